@@ -1,0 +1,7 @@
+//! locusta: a Locust-compatible load-testing tool.
+//!
+//! Data flows one way: a [`scenario`] is loaded and validated, the [`engine`] runs it and
+//! records into [`stats`], and [`report`] turns the statistics into files and tables.
+
+pub mod pyfmt;
+pub mod stats;
