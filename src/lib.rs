@@ -4,4 +4,5 @@
 //! records into [`stats`], and [`report`] turns the statistics into files and tables.
 
 pub mod pyfmt;
+pub mod report;
 pub mod stats;

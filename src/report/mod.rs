@@ -1,0 +1,6 @@
+//! Everything a run writes for people and tools: console tables, CSV files.
+//!
+//! Report code only formats statistics it is handed; it never touches the network or the engine.
+
+pub mod console;
+pub mod csv;
