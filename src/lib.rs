@@ -5,4 +5,5 @@
 
 pub mod pyfmt;
 pub mod report;
+pub mod scenario;
 pub mod stats;

@@ -4,3 +4,4 @@
 
 pub mod console;
 pub mod csv;
+pub mod scenario;
