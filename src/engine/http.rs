@@ -1,0 +1,381 @@
+//! Sending one request the way Locust's `HttpUser` (python-requests) does, through one shared
+//! reqwest client.
+//!
+//! The client is shared, so connections are pooled across users and set-up costs are paid
+//! once; per-user state (cookies) lives with the user and is applied here. Redirects are
+//! followed here rather than by reqwest, because every hop may set cookies (a Django login
+//! answers `302` with its `sessionid`) and they must land in that user's jar.
+
+use std::error::Error as StdError;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cookie_store::{CookieStore, RawCookie};
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use tokio::time::Instant;
+use url::Url;
+
+use crate::pyfmt;
+
+/// python-requests follows at most 30 redirects.
+const MAX_REDIRECTS: usize = 30;
+
+/// At most this much of a body is kept for captures; the rest is only counted.
+const MAX_KEPT_BODY: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub user_agent: String,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            user_agent: format!("locusta/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct HttpClient {
+    client: reqwest::Client,
+}
+
+/// A request ready to send.
+#[derive(Debug)]
+pub struct Prepared {
+    pub method: Method,
+    pub url: Url,
+    pub headers: HeaderMap,
+    pub body: Option<Bytes>,
+    pub timeout: Duration,
+    /// Whether the caller needs the body (captures); otherwise it is only counted.
+    pub keep_body: bool,
+}
+
+/// The final response, after any redirects.
+#[derive(Debug)]
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub url: Url,
+    /// The body, when it was asked for.
+    pub body: Bytes,
+    /// Bytes received, kept or not: Locust's "content size".
+    pub body_len: u64,
+}
+
+/// A request that got no usable response, described as Locust (python-requests) words it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportError(pub String);
+
+/// The result of sending, with the time it took: connect, every redirect hop and the body.
+#[derive(Debug)]
+pub struct Exchange {
+    pub result: Result<Response, TransportError>,
+    pub elapsed: Duration,
+    /// Bytes received before a failure, so content size counts what did arrive.
+    pub partial_len: u64,
+}
+
+impl HttpClient {
+    pub fn new(options: &ClientOptions) -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            // A load tester must not resend on its own: that hides failures and adds load.
+            .retry(reqwest::retry::never())
+            .user_agent(options.user_agent.clone())
+            .pool_max_idle_per_host(usize::MAX)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .no_proxy()
+            .build()
+            .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+        Ok(HttpClient { client })
+    }
+
+    /// Sends `req`, following redirects like python-requests, reading cookies from and into
+    /// `jar` on every hop. Never panics and never returns early on a bad response: every
+    /// outcome is an `Exchange`.
+    pub async fn send(&self, req: Prepared, jar: &mut CookieStore) -> Exchange {
+        let start = Instant::now();
+        let deadline = start + req.timeout;
+        let mut received = 0u64;
+        let result = self.send_inner(req, jar, deadline, &mut received).await;
+        Exchange {
+            result,
+            elapsed: start.elapsed(),
+            partial_len: received,
+        }
+    }
+
+    async fn send_inner(
+        &self,
+        req: Prepared,
+        jar: &mut CookieStore,
+        deadline: Instant,
+        received: &mut u64,
+    ) -> Result<Response, TransportError> {
+        let Prepared {
+            mut method,
+            mut url,
+            mut headers,
+            mut body,
+            timeout,
+            keep_body,
+        } = req;
+        for _ in 0..=MAX_REDIRECTS {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(timeout_error(&url, timeout));
+            }
+            let mut hop_headers = headers.clone();
+            add_cookies(&mut hop_headers, jar, &url);
+            let mut builder = self
+                .client
+                .request(method.clone(), url.clone())
+                .headers(hop_headers)
+                .timeout(remaining);
+            if let Some(b) = &body {
+                builder = builder.body(b.clone());
+            }
+            let mut resp = builder
+                .send()
+                .await
+                .map_err(|e| describe(&e, &url, timeout))?;
+            store_cookies(jar, resp.headers(), &url);
+            let status = resp.status();
+            let location = resp
+                .headers()
+                .get(LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| url.join(l).ok());
+            if let (true, Some(next)) = (
+                status.is_redirection() && status != StatusCode::NOT_MODIFIED,
+                location,
+            ) {
+                // Read the (usually tiny) body so the connection goes back to the pool.
+                while let Ok(Some(_)) = resp.chunk().await {}
+                let to_get = match status {
+                    StatusCode::SEE_OTHER => method != Method::HEAD,
+                    StatusCode::FOUND | StatusCode::MOVED_PERMANENTLY => method == Method::POST,
+                    _ => false,
+                };
+                if to_get {
+                    method = Method::GET;
+                    body = None;
+                    headers.remove(CONTENT_TYPE);
+                    headers.remove(CONTENT_LENGTH);
+                }
+                if next.host_str() != url.host_str() {
+                    headers.remove(AUTHORIZATION);
+                }
+                url = next;
+                continue;
+            }
+            let headers = resp.headers().clone();
+            let mut kept: Vec<u8> = Vec::new();
+            loop {
+                match resp.chunk().await {
+                    Ok(Some(chunk)) => {
+                        *received += chunk.len() as u64;
+                        if keep_body && kept.len() < MAX_KEPT_BODY {
+                            let room = MAX_KEPT_BODY - kept.len();
+                            kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => return Err(describe(&e, &url, timeout)),
+                }
+            }
+            return Ok(Response {
+                status,
+                headers,
+                url,
+                body: Bytes::from(kept),
+                body_len: *received,
+            });
+        }
+        Err(TransportError(pyfmt::exception(
+            "TooManyRedirects",
+            &format!("Exceeded {MAX_REDIRECTS} redirects."),
+        )))
+    }
+}
+
+fn add_cookies(headers: &mut HeaderMap, jar: &CookieStore, url: &Url) {
+    let mut pairs = String::new();
+    for (name, value) in jar.get_request_values(url) {
+        if !pairs.is_empty() {
+            pairs.push_str("; ");
+        }
+        pairs.push_str(name);
+        pairs.push('=');
+        pairs.push_str(value);
+    }
+    if pairs.is_empty() {
+        return;
+    }
+    // Cookies the step set itself come first.
+    let value = match headers.get(COOKIE).and_then(|v| v.to_str().ok()) {
+        Some(own) if !own.is_empty() => format!("{own}; {pairs}"),
+        _ => pairs,
+    };
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        headers.insert(COOKIE, v);
+    }
+}
+
+fn store_cookies(jar: &mut CookieStore, headers: &HeaderMap, url: &Url) {
+    let cookies = headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|s| RawCookie::parse(s.to_string()).ok());
+    jar.store_response_cookies(cookies, url);
+}
+
+fn pool_name(url: &Url) -> &'static str {
+    if url.scheme() == "https" {
+        "HTTPSConnectionPool"
+    } else {
+        "HTTPConnectionPool"
+    }
+}
+
+/// python-requests' words for a request that ran out of time.
+fn timeout_error(url: &Url, timeout: Duration) -> TransportError {
+    let inner = format!(
+        "{}(host={}, port={}): Read timed out. (read timeout={})",
+        pool_name(url),
+        pyfmt::str_repr(url.host_str().unwrap_or_default()),
+        url.port_or_known_default().unwrap_or(0),
+        pyfmt::int_or_float(timeout.as_secs_f64())
+    );
+    TransportError(format!(
+        "ReadTimeout({})",
+        pyfmt::exception("ReadTimeoutError", &inner)
+    ))
+}
+
+/// The Python exception class for an errno, as `OSError.__new__` picks it.
+fn python_os_error_class(errno: i32) -> &'static str {
+    match errno {
+        libc::ECONNREFUSED => "ConnectionRefusedError",
+        libc::ECONNRESET => "ConnectionResetError",
+        libc::ECONNABORTED => "ConnectionAbortedError",
+        libc::EPIPE => "BrokenPipeError",
+        libc::ETIMEDOUT => "TimeoutError",
+        _ => "OSError",
+    }
+}
+
+/// `ConnectionRefusedError(111, 'Connection refused')`.
+fn os_error_repr(errno: i32) -> String {
+    let text = std::io::Error::from_raw_os_error(errno).to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text);
+    format!(
+        "{}({errno}, {})",
+        python_os_error_class(errno),
+        pyfmt::str_repr(text)
+    )
+}
+
+fn gai_error_repr(message: &str) -> String {
+    // getaddrinfo's messages and codes on Linux (glibc), as Python's socket.gaierror shows them.
+    let code = match message {
+        m if m.contains("Name or service not known") => -2,
+        m if m.contains("Temporary failure in name resolution") => -3,
+        m if m.contains("No address associated with hostname") => -5,
+        _ => -2,
+    };
+    let text = message.rsplit(": ").next().unwrap_or(message);
+    format!("gaierror({code}, {})", pyfmt::str_repr(text))
+}
+
+/// Turns a reqwest error into the exception text python-requests would have recorded:
+/// Locust unwraps connection errors down to the operating system's error, so do we.
+fn describe(err: &reqwest::Error, url: &Url, timeout: Duration) -> TransportError {
+    if err.is_timeout() {
+        return timeout_error(url, timeout);
+    }
+    let mut source: Option<&(dyn StdError + 'static)> = Some(err);
+    let mut innermost_text = err.to_string();
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if let Some(errno) = io.raw_os_error() {
+                return TransportError(os_error_repr(errno));
+            }
+            let text = io.to_string();
+            if text.contains("failed to lookup address information") {
+                return TransportError(gai_error_repr(&text));
+            }
+            if io.kind() == std::io::ErrorKind::UnexpectedEof {
+                return TransportError(remote_disconnected());
+            }
+        }
+        if let Some(h) = e.downcast_ref::<hyper::Error>() {
+            if h.is_incomplete_message() {
+                return TransportError(remote_disconnected());
+            }
+            if h.is_parse() {
+                return TransportError(pyfmt::exception("BadStatusLine", &h.to_string()));
+            }
+        }
+        innermost_text = e.to_string();
+        source = e.source();
+    }
+    if innermost_text.contains("certificate") || innermost_text.to_ascii_lowercase().contains("tls")
+    {
+        return TransportError(pyfmt::exception("SSLError", &innermost_text));
+    }
+    if err.is_body() || err.is_decode() {
+        return TransportError(format!(
+            "ChunkedEncodingError({})",
+            pyfmt::exception(
+                "ProtocolError",
+                &format!("Connection broken: {innermost_text}")
+            )
+        ));
+    }
+    TransportError(pyfmt::exception("ConnectionError", &innermost_text))
+}
+
+fn remote_disconnected() -> String {
+    pyfmt::exception(
+        "RemoteDisconnected",
+        "Remote end closed connection without response",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn os_errors_read_like_python() {
+        assert_eq!(
+            os_error_repr(111),
+            "ConnectionRefusedError(111, 'Connection refused')"
+        );
+        assert_eq!(
+            os_error_repr(104),
+            "ConnectionResetError(104, 'Connection reset by peer')"
+        );
+        assert_eq!(os_error_repr(113), "OSError(113, 'No route to host')");
+        assert_eq!(
+            gai_error_repr("failed to lookup address information: Name or service not known"),
+            "gaierror(-2, 'Name or service not known')"
+        );
+    }
+
+    #[test]
+    fn timeouts_read_like_python_requests() {
+        let url = Url::parse("http://127.0.0.1:8765/slow").unwrap();
+        assert_eq!(
+            timeout_error(&url, Duration::from_millis(50)).0,
+            "ReadTimeout(ReadTimeoutError(\"HTTPConnectionPool(host='127.0.0.1', port=8765): Read timed out. (read timeout=0.05)\"))"
+        );
+    }
+}

@@ -1,0 +1,14 @@
+//! The load engine: virtual users on a multi-thread tokio runtime, HTTP through reqwest.
+//!
+//! The engine records measurements into [`crate::stats`] and logs what Locust's runner logs;
+//! it never formats reports.
+
+mod capture;
+pub mod dispatch;
+pub mod http;
+mod runner;
+pub mod tasks;
+mod user;
+pub mod wait;
+
+pub use runner::{DEFAULT_TIMEOUT, ON_STOP_GRACE, RunConfig, Runner};

@@ -1,0 +1,327 @@
+//! Starting and stopping users: Locust's batched ramp, its dispatch order, its stop rules.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::dispatch::{DispatchType, Dispatcher};
+use super::http::{ClientOptions, HttpClient};
+use super::tasks::TaskTable;
+use super::user::{RunContext, VirtualUser};
+use crate::scenario::{Scenario, Step, TagFilter, TaskAction};
+use crate::stats::Stats;
+
+/// After users are told to stop for good, their `on_stop` steps get this long before the
+/// remaining users are aborted, so a target that hangs cannot hold the run open.
+pub const ON_STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Default request timeout. python-requests has none at all, which lets one hung connection
+/// freeze a user forever; a minute is what Locust's FastHttpUser uses.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// `-H/--host`: replaces every user type's host.
+    pub host: Option<String>,
+    /// Indices of the user types that may run.
+    pub user_types: Vec<usize>,
+    pub tags: TagFilter,
+}
+
+struct Running {
+    user_type: usize,
+    stop: CancellationToken,
+    kill: CancellationToken,
+    join: JoinHandle<()>,
+}
+
+struct State {
+    /// Most recently started last: ramp-down removes from the end, as Locust does.
+    users: Vec<Running>,
+    per_type: Vec<u64>,
+    dispatcher: Dispatcher,
+    /// Users removed by a ramp-down that are still finishing.
+    leaving: Vec<JoinHandle<()>>,
+}
+
+pub struct Runner {
+    ctx: Arc<RunContext>,
+    state: Mutex<State>,
+    next_id: AtomicU64,
+    count: AtomicUsize,
+    abort: CancellationToken,
+}
+
+fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Whether any request a user type can reach is a relative path (and so needs a host).
+fn needs_host(scenario: &Scenario, user: usize) -> bool {
+    let u = &scenario.user_types[user];
+    let steps_relative = |steps: &[Step]| steps.iter().any(|Step::Request(r)| !r.absolute);
+    steps_relative(&u.on_start)
+        || steps_relative(&u.on_stop)
+        || u.tasks.iter().any(|t| match &t.action {
+            TaskAction::Steps(steps) => steps_relative(steps),
+            TaskAction::UseTasksOf(other) => needs_host(scenario, *other),
+        })
+}
+
+impl Runner {
+    /// Prepares a run: the HTTP client, each type's task table and host. Fails with a message
+    /// for the user when nothing could run.
+    pub fn new(
+        scenario: Arc<Scenario>,
+        config: &RunConfig,
+        stats: Arc<Stats>,
+    ) -> Result<Runner, String> {
+        let client = HttpClient::new(&ClientOptions::default())?;
+        let mut tables = vec![TaskTable::default(); scenario.user_types.len()];
+        let mut hosts = vec![None; scenario.user_types.len()];
+        let mut dispatch = Vec::new();
+        for &i in &config.user_types {
+            let u = &scenario.user_types[i];
+            if u.weight <= 0.0 && u.fixed_count == 0 {
+                continue;
+            }
+            let table = TaskTable::build(&scenario, i, &[], &config.tags);
+            if table.is_empty() {
+                tracing::warn!(
+                    target: "locusta.main",
+                    "{} had no tasks left after filtering, it will not be spawned",
+                    u.name
+                );
+                continue;
+            }
+            hosts[i] = config
+                .host
+                .clone()
+                .or_else(|| u.host.clone())
+                .or_else(|| scenario.host.clone());
+            if hosts[i].is_none() && needs_host(&scenario, i) {
+                return Err(format!(
+                    "You must specify the base host. Either in the host attribute of user `{}` or of the scenario, \
+                     or on the command line using the --host option.",
+                    u.name
+                ));
+            }
+            tables[i] = table;
+            dispatch.push(DispatchType {
+                index: i,
+                name: u.name.clone(),
+                weight: u.weight,
+                fixed_count: u.fixed_count,
+            });
+        }
+        if dispatch.is_empty() {
+            return Err("There are no users with weight > 0 and tasks to run.".to_string());
+        }
+        let per_type = vec![0; scenario.user_types.len()];
+        let ctx = RunContext {
+            default_timeout: scenario.default_timeout.unwrap_or(DEFAULT_TIMEOUT),
+            scenario,
+            tables,
+            hosts,
+            client,
+            stats,
+        };
+        Ok(Runner {
+            ctx: Arc::new(ctx),
+            state: Mutex::new(State {
+                users: Vec::new(),
+                per_type,
+                dispatcher: Dispatcher::new(&dispatch),
+                leaving: Vec::new(),
+            }),
+            next_id: AtomicU64::new(1),
+            count: AtomicUsize::new(0),
+            abort: CancellationToken::new(),
+        })
+    }
+
+    pub fn user_count(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Fixed-count users requested by the scenario (Locust warns when `-u` is smaller).
+    pub fn fixed_total(&self) -> u64 {
+        lock(&self.state).dispatcher.fixed_total()
+    }
+
+    /// Running users per type name, sorted by name (Locust's "All users spawned" order).
+    pub fn counts(&self) -> BTreeMap<String, u64> {
+        let state = lock(&self.state);
+        let mut out = BTreeMap::new();
+        for (i, n) in state.per_type.iter().enumerate() {
+            if *n > 0 {
+                out.insert(self.ctx.scenario.user_types[i].name.clone(), *n);
+            }
+        }
+        out
+    }
+
+    /// Adds one batch of up to `n` users; returns how many started.
+    fn spawn(&self, n: u64) -> u64 {
+        let mut state = lock(&self.state);
+        let mut started = 0;
+        for _ in 0..n {
+            let Some(t) = ({
+                let State {
+                    dispatcher,
+                    per_type,
+                    ..
+                } = &mut *state;
+                dispatcher.next(per_type)
+            }) else {
+                break;
+            };
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            let stop = CancellationToken::new();
+            let kill = CancellationToken::new();
+            let user = VirtualUser::new(id, t, rand::make_rng::<SmallRng>());
+            let join = tokio::spawn(user.run(self.ctx.clone(), stop.clone(), kill.clone()));
+            state.users.push(Running {
+                user_type: t,
+                stop,
+                kill,
+                join,
+            });
+            state.per_type[t] += 1;
+            started += 1;
+        }
+        self.count.store(state.users.len(), Ordering::Relaxed);
+        started
+    }
+
+    /// Removes the `n` most recently started users, letting them finish in the background.
+    fn retire(&self, n: u64, stop_timeout: Duration) {
+        let mut state = lock(&self.state);
+        let keep = state.users.len().saturating_sub(n as usize);
+        let leaving: Vec<Running> = state.users.split_off(keep);
+        for r in &leaving {
+            state.per_type[r.user_type] -= 1;
+        }
+        self.count.store(state.users.len(), Ordering::Relaxed);
+        let abort = self.abort.clone();
+        state.leaving.push(tokio::spawn(async move {
+            stop_users(leaving, stop_timeout, abort).await
+        }));
+    }
+
+    /// Moves to `target` users in Locust's batches: `max(1, floor(rate))` users every
+    /// `batch / rate` seconds, the first batch at once.
+    pub async fn ramp(&self, target: u64, rate: f64, stop_timeout: Duration) {
+        tracing::info!(target: "locusta.runners", "Ramping to {target} users at a rate of {rate:.2} per second");
+        let batch = rate.floor().max(1.0);
+        let interval = Duration::from_secs_f64(batch / rate);
+        let batch = batch as u64;
+        loop {
+            let began = Instant::now();
+            let current = self.user_count() as u64;
+            if current < target {
+                if self.spawn(batch.min(target - current)) == 0 {
+                    // Only fixed-count types, all full: Locust stops spawning here too.
+                    break;
+                }
+            } else if current > target {
+                self.retire(batch.min(current - target), stop_timeout);
+            }
+            if self.user_count() as u64 == target {
+                break;
+            }
+            tokio::time::sleep(interval.saturating_sub(began.elapsed())).await;
+        }
+        let counts = self.counts();
+        let total: u64 = counts.values().sum();
+        // Python's `json.dumps` spacing: {"ApiUser": 2, "WebUser": 6}.
+        let pairs: Vec<String> = counts
+            .iter()
+            .map(|(name, n)| format!("{}: {n}", serde_json::Value::from(name.as_str())))
+            .collect();
+        let json = format!("{{{}}}", pairs.join(", "));
+        tracing::info!(target: "locusta.runners", "All users spawned: {json} ({total} total users)");
+    }
+
+    /// Stops every user: those waiting leave at once, those in a task finish it within
+    /// `stop_timeout` (0: leave at once), then `on_stop` runs; a user still busy after
+    /// `ON_STOP_GRACE` is aborted, and [`Runner::abort`] aborts everything immediately.
+    pub async fn stop(&self, stop_timeout: Duration) {
+        let (users, leaving) = {
+            let mut state = lock(&self.state);
+            state.per_type.iter_mut().for_each(|n| *n = 0);
+            (
+                std::mem::take(&mut state.users),
+                std::mem::take(&mut state.leaving),
+            )
+        };
+        self.count.store(0, Ordering::Relaxed);
+        stop_users(users, stop_timeout, self.abort.clone()).await;
+        for l in leaving {
+            let _ = l.await;
+        }
+    }
+
+    /// A second Ctrl-C: end every user now, whatever it is doing.
+    pub fn abort(&self) {
+        self.abort.cancel();
+    }
+}
+
+async fn stop_users(users: Vec<Running>, stop_timeout: Duration, abort: CancellationToken) {
+    if users.is_empty() {
+        return;
+    }
+    for u in &users {
+        u.stop.cancel();
+        if stop_timeout.is_zero() {
+            u.kill.cancel();
+        }
+    }
+    let mut joins: Vec<JoinHandle<()>> = Vec::with_capacity(users.len());
+    let kills: Vec<CancellationToken> = users.iter().map(|u| u.kill.clone()).collect();
+    joins.extend(users.into_iter().map(|u| u.join));
+    let aborts: Vec<tokio::task::AbortHandle> =
+        joins.iter().map(JoinHandle::abort_handle).collect();
+    let all_done = async {
+        for j in &mut joins {
+            let _ = j.await;
+        }
+    };
+    tokio::pin!(all_done);
+    if !stop_timeout.is_zero() {
+        tokio::select! {
+            _ = &mut all_done => return,
+            _ = abort.cancelled() => {
+                aborts.iter().for_each(|a| a.abort());
+                return;
+            }
+            _ = tokio::time::sleep(stop_timeout) => {
+                tracing::info!(
+                    target: "locusta.runners",
+                    "Not all users finished their tasks & terminated in {} seconds. Stopping them...",
+                    stop_timeout.as_secs()
+                );
+                kills.iter().for_each(CancellationToken::cancel);
+            }
+        }
+    }
+    tokio::select! {
+        _ = &mut all_done => {}
+        _ = abort.cancelled() => aborts.iter().for_each(|a| a.abort()),
+        _ = tokio::time::sleep(ON_STOP_GRACE) => {
+            tracing::warn!(
+                target: "locusta.runners",
+                "Some users were still in on_stop after {} seconds; stopping them",
+                ON_STOP_GRACE.as_secs()
+            );
+            aborts.iter().for_each(|a| a.abort());
+        }
+    }
+}
