@@ -1,0 +1,770 @@
+//! The command line: Locust's flags with Locust's meaning, `LOCUST_*` environment variables and
+//! config files with the precedence Locust's code really has, and locusta's own subcommands.
+//!
+//! Precedence, highest first: command line, environment, `--config FILE`, `pyproject.toml`
+//! (`[tool.locust]`), `./locusta.conf`, `./locust.conf`, `~/.locusta.conf`, `~/.locust.conf`,
+//! defaults.
+
+mod layers;
+pub mod values;
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{ArgAction, CommandFactory, Parser};
+
+use layers::{Entry, Value};
+
+const OTHER_COMMANDS: &str = "\
+Other commands:
+  locusta demo [--port 8000]   Run the built-in demo target (a CisTrade-like web app)
+
+Examples:
+  locusta -f scenarios/cistrade.yaml -H http://localhost:8000 -u 300 -r 15 -t 15m --headless --csv my_stats
+  locusta -f scenarios/cistrade.yaml PortfolioUser -u 200 --headless -t 1m
+
+Settings can also come from LOCUST_* environment variables (LOCUST_USERS=10) and from
+locust.conf, locusta.conf, pyproject.toml [tool.locust] or --config FILE, as in Locust.";
+
+/// The options of a run. Every value is optional here so the sources can be layered; defaults
+/// are applied in [`RunArgs::resolve`].
+#[derive(Parser, Debug, Default, Clone)]
+#[command(
+    name = "locusta",
+    about = "Load-test a web application with a YAML scenario; Locust's command line and output files.",
+    override_usage = "locusta [OPTIONS] [USER_TYPE ...]\n       locusta demo [--port 8000]",
+    after_help = OTHER_COMMANDS,
+    disable_version_flag = true,
+    infer_long_args = true,
+    args_override_self = true,
+    max_term_width = 100
+)]
+pub struct RunArgs {
+    /// The YAML scenario file to run [default: locustfile.yaml]
+    #[arg(
+        short = 'f',
+        long = "locustfile",
+        visible_alias = "scenario",
+        value_name = "FILE",
+        help_heading = "Common options"
+    )]
+    pub locustfile: Option<String>,
+
+    /// File to read additional configuration from (locust.conf syntax)
+    #[arg(long, value_name = "FILE", help_heading = "Common options")]
+    pub config: Option<String>,
+
+    /// Host to load test, in the following format: https://www.example.com
+    #[arg(short = 'H', long, value_name = "BASE URL", value_parser = values::host, help_heading = "Common options")]
+    pub host: Option<String>,
+
+    /// Peak number of concurrent users [default: 1]
+    #[arg(short = 'u', long, value_name = "INT", value_parser = values::users, help_heading = "Common options")]
+    pub users: Option<u64>,
+
+    /// Rate to spawn users at (users per second) [default: 1]
+    #[arg(short = 'r', long = "spawn-rate", value_name = "FLOAT", value_parser = values::spawn_rate, help_heading = "Common options")]
+    pub spawn_rate: Option<f64>,
+
+    /// Stop after the specified amount of time, e.g. (300s, 20m, 3h, 1h30m, etc.); 0 or unset: run until Ctrl-C
+    #[arg(short = 't', long = "run-time", value_name = "TIME", value_parser = values::timespan, help_heading = "Common options")]
+    pub run_time: Option<u64>,
+
+    /// Show the user types in the scenario and exit
+    #[arg(short = 'l', long = "list", help_heading = "Common options")]
+    pub list: bool,
+
+    /// Run without a web UI (locusta always does; accepted for Locust compatibility)
+    #[arg(long, help_heading = "Common options")]
+    pub headless: bool,
+
+    /// Only run tasks with at least one of these tags
+    #[arg(short = 'T', long, num_args = 0.., value_name = "TAG", help_heading = "Tag options")]
+    pub tags: Option<Vec<String>>,
+
+    /// Leave out tasks with any of these tags
+    #[arg(short = 'E', long = "exclude-tags", num_args = 0.., value_name = "TAG", help_heading = "Tag options")]
+    pub exclude_tags: Option<Vec<String>>,
+
+    /// Write PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv and PREFIX_exceptions.csv (folders are created)
+    #[arg(
+        long = "csv",
+        value_name = "PREFIX",
+        help_heading = "Request statistics options"
+    )]
+    pub csv: Option<String>,
+
+    /// Write every stats entry, not only Aggregated, to PREFIX_stats_history.csv (needs --csv)
+    #[arg(long = "csv-full-history", help_heading = "Request statistics options")]
+    pub csv_full_history: bool,
+
+    /// Print the stats table periodically (locusta always does unless --only-summary)
+    #[arg(long = "print-stats", help_heading = "Request statistics options")]
+    pub print_stats: bool,
+
+    /// Only print the summary at the end, not the table every 2 seconds
+    #[arg(long = "only-summary", help_heading = "Request statistics options")]
+    pub only_summary: bool,
+
+    /// Reset statistics once all users have spawned
+    #[arg(long = "reset-stats", help_heading = "Request statistics options")]
+    pub reset_stats: bool,
+
+    /// Write the run's data sheet (the CisTrade guide's template, filled in) to FILE at the end
+    #[arg(
+        long = "run-sheet",
+        value_name = "FILE",
+        help_heading = "Request statistics options"
+    )]
+    pub run_sheet: Option<String>,
+
+    /// DEBUG/INFO/WARNING/ERROR/CRITICAL [default: INFO]
+    #[arg(short = 'L', long, value_name = "LEVEL", value_parser = values::loglevel, help_heading = "Logging options")]
+    pub loglevel: Option<String>,
+
+    /// Write the log to this file instead of stderr (the stats tables stay on stderr)
+    #[arg(long, value_name = "FILE", help_heading = "Logging options")]
+    pub logfile: Option<String>,
+
+    /// Print each user type's task ratio and exit
+    #[arg(long = "show-task-ratio", help_heading = "Other options")]
+    pub show_task_ratio: bool,
+
+    /// Print the task ratio as JSON and exit
+    #[arg(long = "show-task-ratio-json", help_heading = "Other options")]
+    pub show_task_ratio_json: bool,
+
+    /// Show the version and exit
+    #[arg(short = 'V', long, action = ArgAction::SetTrue, help_heading = "Other options")]
+    pub version: bool,
+
+    /// Exit code when any request failed or a user error happened [default: 1]
+    #[arg(long = "exit-code-on-error", value_name = "INT", value_parser = values::int, help_heading = "Other options")]
+    pub exit_code_on_error: Option<i64>,
+
+    /// How long stopping users may take to finish their current task, e.g. 30s [default: 0, stop at once]
+    #[arg(short = 's', long = "stop-timeout", value_name = "TIME", value_parser = values::timespan, help_heading = "Other options")]
+    pub stop_timeout: Option<u64>,
+
+    /// Run only these user types (see --list); all types by default
+    #[arg(value_name = "USER_TYPE", help_heading = "User types")]
+    pub user_types: Vec<String>,
+}
+
+/// Locust's option names that can come from `LOCUST_*` variables (list options flagged).
+const ENV_KEYS: &[(&str, bool)] = &[
+    ("locustfile", false),
+    ("host", false),
+    ("users", false),
+    ("spawn-rate", false),
+    ("run-time", false),
+    ("headless", false),
+    ("tags", true),
+    ("exclude-tags", true),
+    ("csv", false),
+    ("csv-full-history", false),
+    ("print-stats", false),
+    ("only-summary", false),
+    ("reset-stats", false),
+    ("run-sheet", false),
+    ("loglevel", false),
+    ("logfile", false),
+    ("exit-code-on-error", false),
+    ("stop-timeout", false),
+];
+
+impl RunArgs {
+    /// Fills every option this one leaves unset from `lower`.
+    fn over(mut self, lower: RunArgs) -> RunArgs {
+        macro_rules! fill {
+            ($($field:ident),* $(,)?) => { $( if self.$field.is_none() { self.$field = lower.$field; } )* };
+        }
+        fill!(
+            locustfile,
+            config,
+            host,
+            users,
+            spawn_rate,
+            run_time,
+            tags,
+            exclude_tags,
+            csv,
+            run_sheet,
+            loglevel,
+            logfile,
+            exit_code_on_error,
+            stop_timeout,
+        );
+        if self.user_types.is_empty() {
+            self.user_types = lower.user_types;
+        }
+        self
+    }
+}
+
+/// A resolved run configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub scenario: PathBuf,
+    pub host: Option<String>,
+    /// `None` when not given (a run uses 1, as Locust's headless mode does).
+    pub users: Option<u64>,
+    pub spawn_rate: f64,
+    /// `None`: run until interrupted.
+    pub run_time: Option<Duration>,
+    pub csv_prefix: Option<String>,
+    pub csv_full_history: bool,
+    pub only_summary: bool,
+    pub reset_stats: bool,
+    pub run_sheet: Option<PathBuf>,
+    pub stop_timeout: Duration,
+    pub exit_code_on_error: i32,
+    pub loglevel: String,
+    pub logfile: Option<PathBuf>,
+    pub tags: Vec<String>,
+    pub exclude_tags: Vec<String>,
+    pub list: bool,
+    pub show_task_ratio: bool,
+    pub show_task_ratio_json: bool,
+    pub user_types: Vec<String>,
+}
+
+/// `locusta demo`: the built-in target server.
+#[derive(Parser, Debug, Clone, PartialEq)]
+#[command(
+    name = "locusta demo",
+    about = "Run the built-in demo target: a CisTrade-like web app with seeded data"
+)]
+pub struct DemoArgs {
+    /// Port to listen on
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: String,
+    /// Multiply every endpoint's simulated latency (0 turns latency off)
+    #[arg(long = "latency-scale", default_value_t = 1.0, value_parser = non_negative)]
+    pub latency_scale: f64,
+    /// Seed of the generated data (same seed, same portfolios)
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+fn non_negative(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        _ => Err(format!("'{s}' is not a number of 0 or more")),
+    }
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Run(Box<Settings>),
+    Demo(DemoArgs),
+    /// Help or version text, for stdout.
+    Print(String),
+}
+
+/// A command-line problem: printed as one line, exit code 2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "locusta: error: {}", self.0)
+    }
+}
+
+/// Where the settings may come from besides the arguments; injectable for tests.
+pub struct Environment<'a> {
+    pub var: &'a dyn Fn(&str) -> Option<String>,
+    pub home: Option<PathBuf>,
+    /// Folder the implicit config files (`locust.conf`, ...) are read from.
+    pub cwd: PathBuf,
+}
+
+impl Environment<'_> {
+    pub fn process() -> Environment<'static> {
+        Environment {
+            var: &|name| std::env::var(name).ok(),
+            home: std::env::var_os("HOME").map(PathBuf::from),
+            cwd: PathBuf::from("."),
+        }
+    }
+}
+
+/// `-u/--users` from clap's `--users <INT>`.
+fn option_label(display: &str) -> String {
+    let long = display
+        .split_whitespace()
+        .next()
+        .unwrap_or(display)
+        .trim_start_matches('-');
+    let long = long.split(['=', '[']).next().unwrap_or(long);
+    let cmd = RunArgs::command();
+    let arg = cmd.get_arguments().find(|a| a.get_long() == Some(long));
+    match arg.and_then(|a| a.get_short()) {
+        Some(short) => format!("-{short}/--{long}"),
+        None => format!("--{long}"),
+    }
+}
+
+/// Renders a clap error as Locust's one-line argparse message.
+fn usage_error(err: &clap::Error) -> UsageError {
+    let ctx = |kind| match err.get(kind) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        Some(ContextValue::Strings(v)) => v.first().cloned(),
+        _ => None,
+    };
+    match err.kind() {
+        ErrorKind::UnknownArgument => {
+            let arg = ctx(ContextKind::InvalidArg).unwrap_or_default();
+            let hint = ctx(ContextKind::SuggestedArg)
+                .map(|s| format!(" (did you mean '{s}'?)"))
+                .unwrap_or_default();
+            UsageError(format!("unrecognized arguments: {arg}{hint}"))
+        }
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue => {
+            let arg = ctx(ContextKind::InvalidArg)
+                .map(|a| option_label(&a))
+                .unwrap_or_default();
+            let why = std::error::Error::source(err)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| {
+                    format!(
+                        "invalid value: '{}'",
+                        ctx(ContextKind::InvalidValue).unwrap_or_default()
+                    )
+                });
+            UsageError(format!("argument {arg}: {why}"))
+        }
+        _ => {
+            let text = err.to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("error: ")
+                .to_string();
+            UsageError(first)
+        }
+    }
+}
+
+/// A value one config file or environment entry sets.
+enum Setting {
+    /// A flag, explicitly on or off (off must be able to override a lower source's on).
+    Flag(String, bool),
+    Options(Box<RunArgs>),
+}
+
+/// Parses one config file or environment entry with the command-line definitions, so its
+/// value is checked exactly as the same option on the command line would be.
+fn parse_entry(entry: &Entry) -> Result<Setting, UsageError> {
+    let cmd = RunArgs::command();
+    let key = entry.key.as_str();
+    let known = cmd.get_arguments().find(|a| {
+        a.get_long() == Some(key) || a.get_all_aliases().is_some_and(|al| al.contains(&key))
+    });
+    let Some(arg) = known else {
+        let shown = match &entry.value {
+            Value::Text(v) => format!("--{key}={v}"),
+            Value::List(v) => format!("--{key}=[{}]", v.join(", ")),
+        };
+        return Err(UsageError(format!(
+            "unrecognized arguments: {shown} (from {})",
+            entry.origin
+        )));
+    };
+    let long = arg.get_long().unwrap_or_default().to_string();
+    if matches!(arg.get_action(), ArgAction::SetTrue) {
+        let Value::Text(text) = &entry.value else {
+            return Err(UsageError(format!(
+                "{key} is a flag and takes one value (from {})",
+                entry.origin
+            )));
+        };
+        let on = values::flag(text).map_err(|_| {
+            UsageError(format!(
+                "Unexpected value for {}: '{text}'. Expecting 'true', 'false', 'yes', 'no', 'on', 'off', '1' or '0'",
+                entry.origin
+            ))
+        })?;
+        return Ok(Setting::Flag(long, on));
+    }
+    let mut argv: Vec<String> = vec!["locusta".into()];
+    match &entry.value {
+        Value::Text(v) => argv.push(format!("--{long}={v}")),
+        Value::List(items) => {
+            argv.push(format!("--{long}"));
+            argv.extend(items.iter().cloned());
+        }
+    }
+    RunArgs::try_parse_from(argv)
+        .map(|a| Setting::Options(Box::new(a)))
+        .map_err(|e| {
+            let UsageError(msg) = usage_error(&e);
+            UsageError(format!("{msg} (from {})", entry.origin))
+        })
+}
+
+/// Applies one source's entries over `layer` (later entries, and later sources, win).
+fn apply_source(
+    layer: &mut RunArgs,
+    flags: &mut HashMap<String, bool>,
+    entries: &[Entry],
+) -> Result<(), UsageError> {
+    for entry in entries {
+        match parse_entry(entry)? {
+            Setting::Flag(key, on) => {
+                flags.insert(key, on);
+            }
+            Setting::Options(args) => *layer = args.over(std::mem::take(layer)),
+        }
+    }
+    Ok(())
+}
+
+impl RunArgs {
+    /// Applies defaults and checks combinations.
+    fn resolve(self, flags: &HashMap<String, bool>) -> Result<Settings, UsageError> {
+        let flag = |on_cli: bool, key: &str| on_cli || flags.get(key).copied().unwrap_or(false);
+        let csv_full_history = flag(self.csv_full_history, "csv-full-history");
+        if csv_full_history && self.csv.is_none() {
+            return Err(UsageError(
+                "'--csv-full-history' requires '--csv'.".to_string(),
+            ));
+        }
+        let exit_code_on_error = self.exit_code_on_error.unwrap_or(1);
+        let exit_code_on_error = i32::try_from(exit_code_on_error)
+            .ok()
+            .filter(|c| (0..=255).contains(c))
+            .ok_or_else(|| {
+                UsageError(format!(
+                    "argument --exit-code-on-error: must be 0 to 255, got {exit_code_on_error}"
+                ))
+            })?;
+        let user_types: Vec<String> = self
+            .user_types
+            .into_iter()
+            .filter(|u| !u.is_empty())
+            .collect();
+        Ok(Settings {
+            scenario: PathBuf::from(
+                self.locustfile
+                    .unwrap_or_else(|| "locustfile.yaml".to_string()),
+            ),
+            host: self.host,
+            users: self.users,
+            spawn_rate: self.spawn_rate.unwrap_or(1.0),
+            run_time: self.run_time.filter(|t| *t > 0).map(Duration::from_secs),
+            csv_prefix: self.csv,
+            csv_full_history,
+            only_summary: flag(self.only_summary, "only-summary"),
+            reset_stats: flag(self.reset_stats, "reset-stats"),
+            run_sheet: self.run_sheet.map(PathBuf::from),
+            stop_timeout: Duration::from_secs(self.stop_timeout.unwrap_or(0)),
+            exit_code_on_error,
+            loglevel: self.loglevel.unwrap_or_else(|| "INFO".to_string()),
+            logfile: self.logfile.map(PathBuf::from),
+            tags: self.tags.unwrap_or_default(),
+            exclude_tags: self.exclude_tags.unwrap_or_default(),
+            list: flag(self.list, "list"),
+            show_task_ratio: flag(self.show_task_ratio, "show-task-ratio"),
+            show_task_ratio_json: flag(self.show_task_ratio_json, "show-task-ratio-json"),
+            user_types,
+        })
+    }
+}
+
+fn version_text() -> String {
+    format!("locusta {}\n", env!("CARGO_PKG_VERSION"))
+}
+
+/// Parses a command line (`args[0]` is the program name).
+pub fn parse(args: Vec<OsString>, env: &Environment<'_>) -> Result<Command, UsageError> {
+    if args.get(1).is_some_and(|a| a == "demo") {
+        let rest = std::iter::once(OsString::from("locusta demo")).chain(args.into_iter().skip(2));
+        return match DemoArgs::try_parse_from(rest) {
+            Ok(d) => Ok(Command::Demo(d)),
+            Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp) => {
+                Ok(Command::Print(e.to_string()))
+            }
+            Err(e) => Err(usage_error(&e)),
+        };
+    }
+    let cli = match RunArgs::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            return Ok(Command::Print(e.to_string()));
+        }
+        Err(e) => return Err(usage_error(&e)),
+    };
+    if cli.version {
+        return Ok(Command::Print(version_text()));
+    }
+
+    let mut layered = RunArgs::default();
+    let mut flags = HashMap::new();
+    let explicit = cli.config.as_ref().map(PathBuf::from);
+    for file in layers::config_files(env.home.as_deref(), explicit.as_deref()) {
+        let is_explicit = explicit.as_deref() == Some(file.as_path());
+        let path = if file.is_absolute() || is_explicit {
+            file.clone()
+        } else {
+            env.cwd.join(&file)
+        };
+        let shown = if is_explicit || env.cwd == Path::new(".") {
+            file.clone()
+        } else {
+            path.clone()
+        };
+        let entries = layers::read_config_file(&path, is_explicit).map_err(UsageError)?;
+        if let Some(mut entries) = entries {
+            for e in &mut entries {
+                if !is_explicit && !file.is_absolute() {
+                    e.origin = e.origin.replacen(
+                        &path.display().to_string(),
+                        &shown.display().to_string(),
+                        1,
+                    );
+                }
+            }
+            apply_source(&mut layered, &mut flags, &entries)?;
+        }
+    }
+    let env_entries = layers::env_entries(ENV_KEYS, |name| (env.var)(name));
+    apply_source(&mut layered, &mut flags, &env_entries)?;
+    if let Some(classes) = (env.var)("LOCUST_USER_CLASSES") {
+        if layered.user_types.is_empty() {
+            layered.user_types = classes.split_whitespace().map(String::from).collect();
+        }
+    }
+    let settings = cli.clone().over(layered).resolve(&flags)?;
+    Ok(Command::Run(Box::new(settings)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str], vars: &[(&str, &str)], dir: &Path) -> Result<Settings, UsageError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let lookup = move |n: &str| vars.get(n).cloned();
+        let env = Environment {
+            var: &lookup,
+            home: Some(dir.join("home")),
+            cwd: dir.to_path_buf(),
+        };
+        let argv: Vec<OsString> = std::iter::once("locusta")
+            .chain(args.iter().copied())
+            .map(OsString::from)
+            .collect();
+        match parse(argv, &env)? {
+            Command::Run(s) => Ok(*s),
+            other => panic!("expected a run, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_locusts() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = run(&[], &[], dir.path()).unwrap();
+        assert_eq!(
+            (s.users, s.spawn_rate, s.run_time, s.stop_timeout),
+            (None, 1.0, None, Duration::ZERO)
+        );
+        assert_eq!(s.exit_code_on_error, 1);
+        assert_eq!(s.scenario, PathBuf::from("locustfile.yaml"));
+        let s = run(&["-t", "0", "-u", "5", "--run-time=1h30m"], &[], dir.path()).unwrap();
+        assert_eq!(s.run_time, Some(Duration::from_secs(5400)));
+    }
+
+    #[test]
+    fn bad_values_read_like_argparse() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = |args: &[&str]| run(args, &[], dir.path()).unwrap_err().to_string();
+        assert_eq!(
+            e(&["-u", "abc"]),
+            "locusta: error: argument -u/--users: invalid int value: 'abc'"
+        );
+        assert_eq!(
+            e(&["-r", "0"]),
+            "locusta: error: argument -r/--spawn-rate: must be > 0"
+        );
+        assert_eq!(
+            e(&["-t", "5x"]),
+            "locusta: error: argument -t/--run-time: Invalid time span format. Valid formats: 20, 20s, 3m, 2h, 1h20m, 3h30m10s, etc."
+        );
+        assert_eq!(
+            e(&["--headlesss"]),
+            "locusta: error: unrecognized arguments: --headlesss (did you mean '--headless'?)"
+        );
+        assert_eq!(
+            e(&["--csv-full-history"]),
+            "locusta: error: '--csv-full-history' requires '--csv'."
+        );
+    }
+
+    #[test]
+    fn prefixes_and_aliases() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = run(
+            &["--headl", "--only-s", "--scenario", "x.yaml"],
+            &[],
+            dir.path(),
+        )
+        .unwrap();
+        assert!(s.only_summary);
+        assert_eq!(s.scenario, PathBuf::from("x.yaml"));
+    }
+
+    #[test]
+    fn precedence_follows_locusts_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::create_dir(p.join("home")).unwrap();
+        std::fs::write(
+            p.join("home/.locust.conf"),
+            "users = 3\nhost = http://home\nrun-time = 7\n",
+        )
+        .unwrap();
+        std::fs::write(
+            p.join("locust.conf"),
+            "users = 7\nheadless = true\nspawn-rate = 4\n",
+        )
+        .unwrap();
+        // Observed in Locust: pyproject.toml wins over locust.conf.
+        std::fs::write(p.join("pyproject.toml"), "[tool.locust]\nusers = 9\n").unwrap();
+        let s = run(&[], &[], p).unwrap();
+        assert_eq!(
+            (s.users, s.spawn_rate, s.run_time),
+            (Some(9), 4.0, Some(Duration::from_secs(7)))
+        );
+        assert_eq!(s.host.as_deref(), Some("http://home"));
+        // --config beats pyproject.toml; the environment beats --config; the command line beats all.
+        std::fs::write(p.join("custom.conf"), "users = 5\nhost = http://config\n").unwrap();
+        let cfg = p.join("custom.conf");
+        let cfg = cfg.to_str().unwrap();
+        assert_eq!(run(&["--config", cfg], &[], p).unwrap().users, Some(5));
+        let s = run(
+            &["--config", cfg],
+            &[("LOCUST_HOST", "http://env"), ("LOCUST_USERS", "6")],
+            p,
+        )
+        .unwrap();
+        assert_eq!((s.users, s.host.as_deref()), (Some(6), Some("http://env")));
+        assert_eq!(
+            run(&["--config", cfg, "-u", "2"], &[("LOCUST_USERS", "6")], p)
+                .unwrap()
+                .users,
+            Some(2)
+        );
+    }
+
+    #[test]
+    fn env_false_beats_config_true() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("locust.conf"), "only-summary = true\n").unwrap();
+        assert!(run(&[], &[], dir.path()).unwrap().only_summary);
+        assert!(
+            !run(&[], &[("LOCUST_ONLY_SUMMARY", "false")], dir.path())
+                .unwrap()
+                .only_summary
+        );
+        let e = run(&[], &[("LOCUST_HEADLESS", "maybe")], dir.path())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "locusta: error: Unexpected value for LOCUST_HEADLESS: 'maybe'. Expecting 'true', 'false', 'yes', 'no', 'on', 'off', '1' or '0'"
+        );
+    }
+
+    #[test]
+    fn config_errors_name_their_source() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("locust.conf"), "# x\nunknown-key = 1\n").unwrap();
+        let e = run(&[], &[], dir.path()).unwrap_err().to_string();
+        assert!(
+            e.starts_with("locusta: error: unrecognized arguments: --unknown-key=1 (from "),
+            "{e}"
+        );
+        assert!(e.ends_with("locust.conf:2)"), "{e}");
+        std::fs::write(dir.path().join("locust.conf"), "spawn_rate = 4\n").unwrap();
+        assert!(
+            run(&[], &[], dir.path()).is_err(),
+            "underscores are not Locust's key names"
+        );
+        std::fs::write(dir.path().join("locust.conf"), "users = many\n").unwrap();
+        let e = run(&[], &[], dir.path()).unwrap_err().to_string();
+        assert!(
+            e.starts_with("locusta: error: argument -u/--users: invalid int value: 'many' (from "),
+            "{e}"
+        );
+        std::fs::remove_file(dir.path().join("locust.conf")).unwrap();
+        let e = run(&["--config", "/nonexistent/x.conf"], &[], dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("cannot read config file /nonexistent/x.conf"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn user_types_from_the_line_or_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = run(
+            &["-f", "s.yaml", "PortfolioUser", "-u", "200"],
+            &[],
+            dir.path(),
+        )
+        .unwrap();
+        assert_eq!(s.user_types, ["PortfolioUser"]);
+        let s = run(&[], &[("LOCUST_USER_CLASSES", "A B")], dir.path()).unwrap();
+        assert_eq!(s.user_types, ["A", "B"]);
+        let s = run(&["C"], &[("LOCUST_USER_CLASSES", "A B")], dir.path()).unwrap();
+        assert_eq!(s.user_types, ["C"]);
+        let s = run(&["-T", "a", "b", "-E", "c"], &[], dir.path()).unwrap();
+        assert_eq!(
+            (s.tags, s.exclude_tags),
+            (
+                vec!["a".to_string(), "b".to_string()],
+                vec!["c".to_string()]
+            )
+        );
+    }
+
+    #[test]
+    fn subcommands_never_clash_with_a_run() {
+        let env = Environment::process();
+        let argv = |a: &[&str]| a.iter().map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(
+            parse(argv(&["locusta", "demo", "--port", "9000"]), &env).unwrap(),
+            Command::Demo(DemoArgs {
+                port: 9000,
+                bind: "127.0.0.1".into(),
+                latency_scale: 1.0,
+                seed: 42
+            })
+        );
+        // Not in first position: a user type called "demo".
+        let Command::Run(s) = parse(argv(&["locusta", "-f", "x.yaml", "demo"]), &env).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(s.user_types, ["demo"]);
+        assert_eq!(
+            parse(argv(&["locusta", "-V"]), &env).unwrap(),
+            Command::Print(version_text())
+        );
+    }
+}

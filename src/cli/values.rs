@@ -1,0 +1,134 @@
+//! Option values with Locust's grammar and Locust's error messages (argparse's wording).
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+/// Locust's `parse_timespan`: `300` (seconds) or `1h30m`, `20m`, `3h30m10s`: hours, minutes,
+/// seconds in that order, whole numbers, no days, case-sensitive.
+pub fn timespan(s: &str) -> Result<u64, String> {
+    static SPAN: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$").expect("valid regex"));
+    let bad = || {
+        "Invalid time span format. Valid formats: 20, 20s, 3m, 2h, 1h20m, 3h30m10s, etc."
+            .to_string()
+    };
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse().map_err(|_| bad());
+    }
+    let caps = SPAN
+        .captures(s)
+        .filter(|c| c.iter().skip(1).any(|g| g.is_some()))
+        .ok_or_else(bad)?;
+    let part = |i: usize, unit: u64| -> Result<u64, String> {
+        caps.get(i)
+            .map_or(Ok(0), |m| m.as_str().parse::<u64>().map_err(|_| bad()))
+            .and_then(|n| n.checked_mul(unit).ok_or_else(bad))
+    };
+    Ok(part(1, 3600)? + part(2, 60)? + part(3, 1)?)
+}
+
+/// argparse's `int`.
+pub fn int(s: &str) -> Result<i64, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| format!("invalid int value: '{s}'"))
+}
+
+/// `-u/--users`: an int, and not a negative one.
+pub fn users(s: &str) -> Result<u64, String> {
+    let n = int(s)?;
+    u64::try_from(n).map_err(|_| format!("must be 0 or more, got {n}"))
+}
+
+/// `-r/--spawn-rate`: a finite float above 0.
+pub fn spawn_rate(s: &str) -> Result<f64, String> {
+    let x: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid float value: '{s}'"))?;
+    if !x.is_finite() || x <= 0.0 {
+        return Err("must be > 0".to_string());
+    }
+    Ok(x)
+}
+
+/// A flag's value from an environment variable or a config file: Locust's accepted words.
+pub fn flag(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Ok(true),
+        "false" | "no" | "off" | "0" => Ok(false),
+        _ => Err(format!(
+            "Unexpected value '{s}'. Expecting 'true', 'false', 'yes', 'no', 'on', 'off', '1' or '0'"
+        )),
+    }
+}
+
+/// `-L/--loglevel`: case-insensitive, stored upper-case.
+pub fn loglevel(s: &str) -> Result<String, String> {
+    let up = s.to_ascii_uppercase();
+    match up.as_str() {
+        "DEBUG" | "INFO" | "WARNING" | "ERROR" | "CRITICAL" => Ok(up),
+        _ => Err(format!(
+            "invalid choice: '{s}' (choose from 'DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL')"
+        )),
+    }
+}
+
+/// `-H/--host`: a base URL we can send requests to.
+pub fn host(s: &str) -> Result<String, String> {
+    match url::Url::parse(s) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(s.to_string()),
+        _ => Err(format!(
+            "'{s}' is not a base URL; use the form https://www.example.com"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timespans_follow_locusts_grammar() {
+        for (s, want) in [
+            ("20", 20),
+            ("0", 0),
+            ("20s", 20),
+            ("3m", 180),
+            ("2h", 7200),
+            ("1h30m", 5400),
+            ("2h3m4s", 7384),
+            ("90m", 5400),
+            ("1m90s", 150),
+            ("3h30m10s", 12610),
+        ] {
+            assert_eq!(timespan(s), Ok(want), "{s}");
+        }
+        for bad in [
+            "", "1.5m", "5x", "1h30", "1d", "30S", "-5", "m", "1s1m", "h", " 5",
+        ] {
+            assert!(timespan(bad).is_err(), "{bad} should be rejected");
+        }
+        assert_eq!(
+            timespan("5x").unwrap_err(),
+            "Invalid time span format. Valid formats: 20, 20s, 3m, 2h, 1h20m, 3h30m10s, etc."
+        );
+    }
+
+    #[test]
+    fn numbers_and_words() {
+        assert_eq!(users("abc").unwrap_err(), "invalid int value: 'abc'");
+        assert_eq!(users("7"), Ok(7));
+        assert!(users("-1").is_err());
+        assert_eq!(spawn_rate("0").unwrap_err(), "must be > 0");
+        assert_eq!(spawn_rate("2.5"), Ok(2.5));
+        assert!(spawn_rate("inf").is_err());
+        assert_eq!(flag("YES"), Ok(true));
+        assert_eq!(flag("off"), Ok(false));
+        assert!(flag("maybe").is_err());
+        assert_eq!(loglevel("debug"), Ok("DEBUG".to_string()));
+        assert!(host("localhost:8000").is_err());
+        assert!(host("http://localhost:8000").is_ok());
+    }
+}
