@@ -4,6 +4,7 @@
 //! records into [`stats`], and [`report`] turns the statistics into files and tables.
 
 pub mod cli;
+pub mod demo;
 pub mod engine;
 pub mod pyfmt;
 pub mod report;
