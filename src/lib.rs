@@ -6,7 +6,10 @@
 pub mod cli;
 pub mod demo;
 pub mod engine;
+pub mod logging;
+pub mod machine;
 pub mod pyfmt;
 pub mod report;
+pub mod run;
 pub mod scenario;
 pub mod stats;

@@ -4,4 +4,5 @@
 
 pub mod console;
 pub mod csv;
+pub mod run_sheet;
 pub mod scenario;

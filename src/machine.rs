@@ -1,0 +1,70 @@
+//! Facts about the load-generating machine and the project under test, for the run sheet: the
+//! CisTrade guide asks every benchmark to record them.
+
+use std::path::Path;
+use std::process::Command;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Machine {
+    pub hostname: String,
+    pub cpu_model: String,
+    pub cores: usize,
+    pub memory_bytes: u64,
+    pub os: String,
+}
+
+fn proc_field(file: &str, key: &str) -> Option<String> {
+    let text = std::fs::read_to_string(file).ok()?;
+    text.lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().to_string())
+}
+
+/// The machine's short host name, as Locust prints it in log lines (up to the first dot).
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most `buf.len()` bytes into the buffer we own.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    let name = if ok {
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    } else {
+        "localhost".to_string()
+    };
+    name.split('.').next().unwrap_or("localhost").to_string()
+}
+
+impl Machine {
+    pub fn read() -> Machine {
+        let memory_kb = proc_field("/proc/meminfo", "MemTotal")
+            .and_then(|v| {
+                v.split_whitespace()
+                    .next()
+                    .and_then(|n| n.parse::<u64>().ok())
+            })
+            .unwrap_or(0);
+        Machine {
+            hostname: hostname(),
+            cpu_model: proc_field("/proc/cpuinfo", "model name")
+                .unwrap_or_else(|| std::env::consts::ARCH.to_string()),
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            memory_bytes: memory_kb * 1024,
+            os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+        }
+    }
+}
+
+/// The commit checked out in `dir`'s repository (with `-dirty` for local changes), if any.
+pub fn git_commit(dir: &Path) -> Option<String> {
+    let out = Command::new("git")
+        .args(["describe", "--always", "--dirty", "--abbrev=12"])
+        .current_dir(dir)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+}
