@@ -37,7 +37,7 @@ pub(crate) fn did_you_mean<'a>(
 /// printed in front), "key" rather than "field", and a suggestion for typos.
 pub(crate) fn explain_serde_error(message: &str) -> String {
     static AT: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r" at line \d+ column \d+$").expect("valid regex"));
+        LazyLock::new(|| Regex::new(r" at line \d+ column \d+").expect("valid regex"));
     static UNKNOWN: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r"^(?:(?P<path>[^:`]+): )?unknown (?P<what>field|variant) `(?P<key>[^`]*)`, (?P<rest>expected .*)$")
             .expect("valid regex")
