@@ -86,7 +86,19 @@ pub fn execute(settings: &Settings) -> i32 {
         user_types: types,
         tags,
     };
-    runtime.block_on(run_test(settings, scenario, config, csv))
+    let started = unix_now();
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let stats = Arc::new(Stats::new(workers * 2 + 2, started));
+    // Inside the runtime's context (the HTTP client may want it), but before the first log
+    // line: a run that cannot start says why and nothing else.
+    let runner = {
+        let _context = runtime.enter();
+        match Runner::new(scenario.clone(), &config, stats.clone()) {
+            Ok(r) => Arc::new(r),
+            Err(e) => return usage_failure(e),
+        }
+    };
+    runtime.block_on(run_test(settings, scenario, config, runner, stats, csv))
 }
 
 /// Why the test ended.
@@ -225,17 +237,13 @@ async fn run_test(
     settings: &Settings,
     scenario: Arc<Scenario>,
     config: RunConfig,
+    runner: Arc<Runner>,
+    stats: Arc<Stats>,
     csv: Option<CsvFiles>,
 ) -> i32 {
     info!(target: "locusta.main", "Starting locusta {VERSION}");
     let started = unix_now();
     let started_at = Instant::now();
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let stats = Arc::new(Stats::new(workers * 2 + 2, started));
-    let runner = match Runner::new(scenario.clone(), &config, stats.clone()) {
-        Ok(r) => Arc::new(r),
-        Err(e) => return usage_failure(e),
-    };
     let users = settings.users.unwrap_or(1);
     let fixed = runner.fixed_total();
     if fixed > users {
