@@ -39,6 +39,8 @@ pub enum Role {
     Maker,
     /// `admin*` users: may edit custom fields.
     Admin,
+    /// `power*` users: makers and admins at once (the guide's MixedUser).
+    Power,
     /// `ops*` users.
     Operations,
     /// Everyone else (managers): read only.
@@ -52,6 +54,8 @@ impl Role {
             Role::Maker
         } else if u.starts_with("admin") {
             Role::Admin
+        } else if u.starts_with("power") {
+            Role::Power
         } else if u.starts_with("ops") {
             Role::Operations
         } else {
@@ -64,6 +68,16 @@ impl Role {
 pub struct Session {
     pub username: String,
     pub role: Role,
+}
+
+impl Session {
+    pub fn may_create_portfolios(&self) -> bool {
+        matches!(self.role, Role::Maker | Role::Power)
+    }
+
+    pub fn may_edit_custom_fields(&self) -> bool {
+        matches!(self.role, Role::Admin | Role::Power)
+    }
 }
 
 /// How long each kind of endpoint takes before answering, in milliseconds at scale 1.

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::data::{self, Portfolio};
 use super::pages::{self, escape, link};
-use super::{App, Latency, PASSWORD, Role, Session, cookie, random_token, redirect, set_cookie};
+use super::{App, Latency, PASSWORD, Session, cookie, random_token, redirect, set_cookie};
 
 const PAGE_SIZE: usize = 50;
 
@@ -36,11 +36,7 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/portfolio/{id}/", get(portfolio_detail))
         .route("/reference-data/{kind}/", get(reference_list))
-        .route("/reference-data/{kind}/export/", get(reference_export))
-        .route(
-            "/reference-data/counterparty/{id}/",
-            get(counterparty_detail),
-        )
+        .route("/reference-data/{kind}/{item}/", get(reference_item))
         .route("/udf/", get(udf_list))
         .route("/udf/{id}/", get(udf_detail))
         .route("/udf/{id}/edit/", get(udf_edit_form).post(udf_edit))
@@ -467,7 +463,7 @@ async fn portfolio_create_form(State(app): AppState, headers: HeaderMap, uri: Ur
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
-    if s.role != Role::Maker {
+    if !s.may_create_portfolios() {
         return forbidden("Only makers may create portfolios.");
     }
     app.latency(Latency::Detail).await;
@@ -491,7 +487,7 @@ async fn portfolio_create(
     if !csrf_ok(&headers, &form) {
         return csrf_failure();
     }
-    if s.role != Role::Maker {
+    if !s.may_create_portfolios() {
         return forbidden("Only makers may create portfolios.");
     }
     app.latency(Latency::Write).await;
@@ -686,36 +682,30 @@ async fn reference_list(
     Html(pages::layout(title, Some(&s), &body)).into_response()
 }
 
-async fn reference_export(
+/// `/reference-data/<kind>/export/`, or a counterparty's page at `/reference-data/counterparty/<id>/`.
+async fn reference_item(
     State(app): AppState,
     headers: HeaderMap,
     uri: Uri,
-    Path(kind): Path<String>,
-    q: Params,
-) -> Response {
-    if let Err(r) = app.session(&headers, &uri) {
-        return r.into_response();
-    }
-    app.latency(Latency::Export).await;
-    match reference_rows(&app, &kind, &q) {
-        Some(t) => csv_response(&format!("{kind}.csv"), t.rows, &t.header),
-        None => not_found_page(),
-    }
-}
-
-async fn counterparty_detail(
-    State(app): AppState,
-    headers: HeaderMap,
-    uri: Uri,
-    Path(id): Path<String>,
+    Path((kind, item)): Path<(String, String)>,
     q: Params,
 ) -> Response {
     let s = match app.session(&headers, &uri) {
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
+    if item == "export" {
+        app.latency(Latency::Export).await;
+        return match reference_rows(&app, &kind, &q) {
+            Some(t) => csv_response(&format!("{kind}.csv"), t.rows, &t.header),
+            None => not_found_page(),
+        };
+    }
+    if kind != "counterparty" {
+        return not_found_page();
+    }
     app.latency(Latency::Detail).await;
-    let Some(c) = id
+    let Some(c) = item
         .parse::<usize>()
         .ok()
         .and_then(|i| app.data.counterparties.get(i.wrapping_sub(1)))
@@ -820,7 +810,7 @@ async fn udf_edit_form(
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
-    if s.role != Role::Admin {
+    if !s.may_edit_custom_fields() {
         return forbidden("Only administrators may edit custom fields.");
     }
     app.latency(Latency::Detail).await;
@@ -857,7 +847,7 @@ async fn udf_edit(
     if !csrf_ok(&headers, &form) {
         return csrf_failure();
     }
-    if s.role != Role::Admin {
+    if !s.may_edit_custom_fields() {
         return forbidden("Only administrators may edit custom fields.");
     }
     app.latency(Latency::Write).await;
