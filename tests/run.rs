@@ -1,0 +1,614 @@
+//! The core run, end to end: the real binary against servers on 127.0.0.1.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use common::*;
+
+/// Every line of the file ends with CRLF, except newlines inside quoted fields.
+fn assert_crlf(path: &std::path::Path) {
+    let bytes = std::fs::read(path).unwrap();
+    assert!(
+        bytes.ends_with(b"\r\n"),
+        "{} does not end with CRLF",
+        path.display()
+    );
+    let mut quoted = false;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'"' => quoted = !quoted,
+            b'\n' if !quoted => assert!(
+                i > 0 && bytes[i - 1] == b'\r',
+                "bare LF at byte {i} of {}",
+                path.display()
+            ),
+            _ => {}
+        }
+    }
+}
+
+const SIMPLE: &str = "
+users:
+  Reader:
+    wait_time: {constant: 0.05}
+    tasks:
+      - get: /portfolio/?format=json
+        name: Portfolio List
+        weight: 3
+      - get: /reference-data/currency/
+        name: Currency List
+      - get: /portfolio/{{ random_int(1, 5000) }}/
+        name: Portfolio Detail
+    on_start:
+      - get: /login/
+        name: Login page
+        capture: {csrf: {cookie: csrftoken}}
+      - post: /login/
+        name: Login
+        form: {username: 'trader{{ user_id }}', password: demo, csrfmiddlewaretoken: '{{ csrf }}'}
+";
+
+#[test]
+fn csv_files_have_locusts_headers_dialect_and_rows() {
+    let addr = demo(0.0);
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "s.yaml", SIMPLE);
+    let host = format!("http://{addr}");
+    let run = locusta(
+        dir.path(),
+        &[
+            "-f",
+            "s.yaml",
+            "-H",
+            &host,
+            "-u",
+            "4",
+            "-r",
+            "4",
+            "-t",
+            "2s",
+            "--headless",
+            "--csv",
+            "out/run",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.output());
+    for kind in ["stats", "stats_history", "failures", "exceptions"] {
+        let ours = dir.path().join(format!("out/run_{kind}.csv"));
+        let theirs = fixture(&format!("locust/run_{kind}.csv"));
+        assert_eq!(
+            first_line(&ours),
+            first_line(&theirs),
+            "{kind} header differs from Locust's"
+        );
+        assert_crlf(&ours);
+    }
+    let rows = csv_rows(&dir.path().join("out/run_stats.csv"));
+    assert!(rows.iter().all(|r| r.len() == 22), "{rows:?}");
+    let body = &rows[1..];
+    let last = body.last().unwrap();
+    assert_eq!((last[0].as_str(), last[1].as_str()), ("", "Aggregated"));
+    let names: Vec<(&str, &str)> = body[..body.len() - 1]
+        .iter()
+        .map(|r| (r[1].as_str(), r[0].as_str()))
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "rows are sorted by (name, method)");
+    assert_eq!(
+        names,
+        [
+            ("Currency List", "GET"),
+            ("Login", "POST"),
+            ("Login page", "GET"),
+            ("Portfolio Detail", "GET"),
+            ("Portfolio List", "GET")
+        ]
+    );
+    let count = |r: &Vec<String>| r[2].parse::<u64>().unwrap();
+    let total: u64 = body[..body.len() - 1].iter().map(count).sum();
+    assert_eq!(count(last), total);
+    assert!(
+        total > 40,
+        "only {total} requests in 2 s with 4 users and no latency"
+    );
+    for r in body {
+        for cell in &r[4..] {
+            cell.parse::<f64>()
+                .unwrap_or_else(|_| panic!("not a number: {cell} in {r:?}"));
+        }
+        // Percentiles are ascending, and within [min, max].
+        let p: Vec<f64> = r[11..].iter().map(|c| c.parse().unwrap()).collect();
+        assert!(p.windows(2).all(|w| w[0] <= w[1]), "{r:?}");
+        let (min, max): (f64, f64) = (r[6].parse().unwrap(), r[7].parse().unwrap());
+        assert!(p[0] >= min && p[10] <= max, "{r:?}");
+    }
+    // The final files match the final console summary.
+    let summary = run.stderr.rsplit("Shutting down").next().unwrap();
+    let agg = summary
+        .lines()
+        .find(|l| l.trim_start().starts_with("Aggregated"))
+        .unwrap();
+    assert_eq!(
+        agg.split_whitespace().nth(1).unwrap(),
+        last[2],
+        "console: {agg}"
+    );
+    // History: one Aggregated row per second, timestamps ascending, the last one final.
+    let history = csv_rows(&dir.path().join("out/run_stats_history.csv"));
+    assert!(history.len() >= 3, "{history:?}");
+    assert!(
+        history[1..]
+            .iter()
+            .all(|r| r.len() == 24 && r[3] == "Aggregated")
+    );
+    let stamps: Vec<u64> = history[1..].iter().map(|r| r[0].parse().unwrap()).collect();
+    assert!(stamps.windows(2).all(|w| w[0] <= w[1]));
+    assert_eq!(history.last().unwrap()[17], last[2]);
+}
+
+#[test]
+fn an_empty_run_writes_locusts_exact_empty_files() {
+    let addr = demo(0.0);
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "s.yaml", SIMPLE);
+    let host = format!("http://{addr}");
+    let run = locusta(
+        dir.path(),
+        &[
+            "-f", "s.yaml", "-H", &host, "-u", "0", "-t", "1", "--csv", "e",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.output());
+    let stats = read(&dir.path().join("e_stats.csv"));
+    assert_eq!(
+        stats.split("\r\n").nth(1).unwrap(),
+        ",Aggregated,0,0,0,0.0,0,0,0,0.0,0.0,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A"
+    );
+    let history = read(&dir.path().join("e_stats_history.csv"));
+    assert!(history.split("\r\n").nth(1).unwrap().ends_with(",0,,Aggregated,0.000000,0.000000,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,0,0,0,0.0,0,0,0"));
+    assert_eq!(
+        read(&dir.path().join("e_failures.csv")),
+        "Method,Name,Error,Occurrences,First Seen,Last Seen\r\n"
+    );
+    assert_eq!(
+        read(&dir.path().join("e_exceptions.csv")),
+        "Count,Message,Traceback,Nodes\r\n"
+    );
+}
+
+fn failing_server() -> std::net::SocketAddr {
+    serve(
+        Router::new()
+            .route("/ok", get(|| async { "fine" }))
+            .route(
+                "/fail",
+                get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "boom") }),
+            )
+            .route("/missing", get(|| async { (StatusCode::NOT_FOUND, "nf") })),
+    )
+}
+
+#[test]
+fn failures_read_like_locusts_and_set_the_exit_code() {
+    let addr = failing_server();
+    let dead = closed_port();
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "
+host: http://{addr}
+users:
+  U:
+    wait_time: {{constant: 0.05}}
+    tasks:
+      - get: /ok
+      - get: /fail
+        name: Portfolio List
+      - get: /missing
+      - get: http://127.0.0.1:{dead}/refused
+"
+    );
+    write(dir.path(), "s.yaml", &yaml);
+    let run = locusta(
+        dir.path(),
+        &[
+            "-f",
+            "s.yaml",
+            "-u",
+            "2",
+            "-r",
+            "2",
+            "-t",
+            "2",
+            "--csv",
+            "f",
+            "--only-summary",
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.output());
+    let rows = csv_rows(&dir.path().join("f_failures.csv"));
+    let errors: HashSet<(String, String, String)> = rows[1..]
+        .iter()
+        .map(|r| (r[0].clone(), r[1].clone(), r[2].clone()))
+        .collect();
+    let want: HashSet<(String, String, String)> = [
+        (
+            "GET",
+            "Portfolio List",
+            "HTTPError('500 Server Error: Internal Server Error for url: Portfolio List')",
+        ),
+        (
+            "GET",
+            "/missing",
+            "HTTPError('404 Client Error: Not Found for url: /missing')",
+        ),
+        (
+            "GET",
+            "/refused",
+            "ConnectionRefusedError(111, 'Connection refused')",
+        ),
+    ]
+    .iter()
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    .collect();
+    assert_eq!(errors, want);
+    // Occurrences add up to the failure counts of the stats file.
+    let stats = csv_rows(&dir.path().join("f_stats.csv"));
+    let occurrences: u64 = rows[1..].iter().map(|r| r[3].parse::<u64>().unwrap()).sum();
+    assert_eq!(occurrences.to_string(), stats.last().unwrap()[3]);
+    assert_eq!(stats_row(&stats, "GET", "/ok")[3], "0");
+    // First/Last Seen are UTC timestamps in Locust's form.
+    assert!(
+        rows[1][4].ends_with('Z') && rows[1][4].len() == 20,
+        "{:?}",
+        rows[1]
+    );
+    // The console's error report, in first-seen order, with Locust's columns.
+    assert!(
+        run.stderr
+            .contains("Error report\n# occurrences      Error")
+    );
+    assert!(
+        run.stderr
+            .contains(" GET /refused: ConnectionRefusedError(111, 'Connection refused')")
+    );
+
+    let run = locusta(
+        dir.path(),
+        &[
+            "-f",
+            "s.yaml",
+            "-u",
+            "1",
+            "-t",
+            "1",
+            "--only-summary",
+            "--exit-code-on-error",
+            "3",
+        ],
+    );
+    assert_eq!(run.code, 3, "{}", run.output());
+}
+
+/// Locust orders failure rows by sha256 of `method.name.repr(error)`; checked here with
+/// Python's own repr and hashlib when a Python 3 is around (CI always has one).
+#[test]
+fn failure_rows_follow_locusts_hash_order() {
+    let addr = failing_server();
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "host: http://{addr}\nusers:\n  U:\n    wait_time: {{constant: 0.02}}\n    tasks:\n      - get: /fail\n      - get: /missing\n      - {{get: /fail, name: \"it's named\"}}\n      - {{get: /missing, name: /a}}\n      - {{get: /missing, name: /b}}\n"
+    );
+    write(dir.path(), "s.yaml", &yaml);
+    let run = locusta(
+        dir.path(),
+        &[
+            "-f",
+            "s.yaml",
+            "-u",
+            "2",
+            "-r",
+            "2",
+            "-t",
+            "2",
+            "--csv",
+            "h",
+            "--only-summary",
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.output());
+    let rows = csv_rows(&dir.path().join("h_failures.csv"));
+    assert_eq!(rows.len(), 6, "{rows:?}");
+    let script = "import csv,hashlib,sys\nrows=list(csv.reader(open(sys.argv[1],newline='')))[1:]\n\
+                  keys=[hashlib.sha256(f'{r[0]}.{r[1]}.{r[2]!r}'.encode()).hexdigest() for r in rows]\n\
+                  sys.exit(0 if keys==sorted(keys) else 1)";
+    match std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(dir.path().join("h_failures.csv"))
+        .status()
+    {
+        Ok(status) => assert!(
+            status.success(),
+            "failure rows are not in Locust's sha256 order: {rows:?}"
+        ),
+        Err(_) => eprintln!("python3 not found: hash order checked by unit tests only"),
+    }
+}
+
+/// User numbers the server saw, per user type.
+type Seen = Arc<Mutex<HashMap<String, HashSet<String>>>>;
+
+#[test]
+fn users_are_split_over_types_like_locust() {
+    let seen: Seen = Arc::default();
+    let app = Router::new()
+        .route(
+            "/start/{kind}/{id}",
+            get(
+                |State(seen): State<Seen>,
+                 UrlPath((kind, id)): UrlPath<(String, String)>| async move {
+                    seen.lock().unwrap().entry(kind).or_default().insert(id);
+                    "ok"
+                },
+            ),
+        )
+        .route("/x", get(|| async { "x" }))
+        .with_state(seen.clone());
+    let addr = serve(app);
+    let dir = tempfile::tempdir().unwrap();
+    // Defined Web first: the split must not depend on file order (Locust sorts by name).
+    let yaml = format!(
+        "host: http://{addr}\nusers:\n  WebUser:\n    weight: 3\n    wait_time: {{constant: 0.2}}\n    on_start: [{{get: '/start/web/{{{{ user_id }}}}'}}]\n    tasks: [{{get: /x}}]\n  ApiUser:\n    weight: 1\n    wait_time: {{constant: 0.2}}\n    on_start: [{{get: '/start/api/{{{{ user_id }}}}'}}]\n    tasks: [{{get: /x}}]\n"
+    );
+    write(dir.path(), "s.yaml", &yaml);
+    let run = locusta(
+        dir.path(),
+        &[
+            "-f",
+            "s.yaml",
+            "-u",
+            "8",
+            "-r",
+            "4",
+            "-t",
+            "2",
+            "--only-summary",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.output());
+    assert!(
+        run.stderr
+            .contains("All users spawned: {\"ApiUser\": 2, \"WebUser\": 6} (8 total users)"),
+        "{}",
+        run.output()
+    );
+    assert!(
+        run.stderr
+            .contains("Ramping to 8 users at a rate of 4.00 per second")
+    );
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen["api"].len(), 2);
+    assert_eq!(seen["web"].len(), 6);
+    let ids: HashSet<&String> = seen.values().flatten().collect();
+    assert_eq!(ids.len(), 8, "every user has its own number: {seen:?}");
+}
+
+#[derive(serde::Deserialize)]
+struct Echo {
+    cookie: Option<String>,
+    header: Option<String>,
+    json: Option<String>,
+    regex: Option<String>,
+}
+
+#[test]
+fn captured_values_flow_into_later_requests_of_the_same_user() {
+    let checked = Arc::new(Mutex::new(0u32));
+    let app = Router::new()
+        .route(
+            "/source/{id}",
+            get(|UrlPath(id): UrlPath<String>| async move {
+                (
+                    [
+                        (header::SET_COOKIE, format!("tok=c{id}; Path=/")),
+                        (header::HeaderName::from_static("x-next"), format!("h{id}")),
+                        (header::CONTENT_TYPE, "application/json".to_string()),
+                    ],
+                    format!(
+                        "{{\"data\": {{\"id\": \"j{id}\", \"html\": \"<input value='r{id}'>\"}}}}"
+                    ),
+                )
+            }),
+        )
+        .route(
+            "/check/{id}",
+            post(
+                |State(checked): State<Arc<Mutex<u32>>>,
+                 UrlPath(id): UrlPath<String>,
+                 headers: HeaderMap,
+                 Query(q): Query<Echo>| async move {
+                    let jar_cookie = headers
+                        .get(header::COOKIE)
+                        .and_then(|c| c.to_str().ok())
+                        .unwrap_or("")
+                        .to_string();
+                    let ok = q.cookie.as_deref() == Some(&format!("c{id}"))
+                        && q.header.as_deref() == Some(&format!("h{id}"))
+                        && q.json.as_deref() == Some(&format!("j{id}"))
+                        && q.regex.as_deref() == Some(&format!("r{id}"))
+                        && jar_cookie.contains(&format!("tok=c{id}"));
+                    if ok {
+                        *checked.lock().unwrap() += 1;
+                        StatusCode::OK.into_response()
+                    } else {
+                        (
+                            StatusCode::BAD_REQUEST,
+                            format!("wrong values for {id}: {jar_cookie}"),
+                        )
+                            .into_response()
+                    }
+                },
+            ),
+        )
+        .with_state(checked.clone());
+    let addr = serve(app);
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "
+host: http://{addr}
+users:
+  U:
+    wait_time: {{constant: 0.05}}
+    tasks:
+      - name: round trip
+        flow:
+          - get: /source/{{{{ user_id }}}}
+            name: source
+            capture:
+              c: {{cookie: tok}}
+              h: {{header: X-Next}}
+              j: {{json: $.data.id}}
+              r: {{regex: \"value='([^']+)'\"}}
+          - post: /check/{{{{ user_id }}}}
+            name: check
+            query: {{cookie: '{{{{ c }}}}', header: '{{{{ h }}}}', json: '{{{{ j }}}}', regex: '{{{{ r }}}}'}}
+      - get: /source/{{{{ user_id }}}}
+        name: missing capture
+        capture:
+          nothing: {{regex: 'not there (\\d+)'}}
+"
+    );
+    write(dir.path(), "s.yaml", &yaml);
+    let run = locusta(
+        dir.path(),
+        &[
+            "-f",
+            "s.yaml",
+            "-u",
+            "3",
+            "-r",
+            "3",
+            "-t",
+            "2",
+            "--csv",
+            "c",
+            "--only-summary",
+        ],
+    );
+    let stats = csv_rows(&dir.path().join("c_stats.csv"));
+    assert_eq!(
+        stats_row(&stats, "POST", "check")[3],
+        "0",
+        "{}",
+        run.output()
+    );
+    assert!(*checked.lock().unwrap() > 5);
+    // A capture that finds nothing fails its request, with a message saying which and why.
+    let failures = csv_rows(&dir.path().join("c_failures.csv"));
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    assert_eq!(failures[1][1], "missing capture");
+    assert_eq!(
+        failures[1][2],
+        "CatchResponseError('capture `nothing`: regex `not there (\\\\d+)` found no match in the response')"
+    );
+    assert_eq!(run.code, 1);
+}
+
+#[test]
+fn run_time_uses_locusts_grammar_and_ends_the_run() {
+    let addr = demo(0.0);
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "s.yaml", SIMPLE);
+    let host = format!("http://{addr}");
+    let run = locusta(
+        dir.path(),
+        &[
+            "-f",
+            "s.yaml",
+            "-H",
+            &host,
+            "-u",
+            "1",
+            "-t",
+            "2s",
+            "--only-summary",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.output());
+    assert!(
+        run.elapsed >= Duration::from_secs(2) && run.elapsed < Duration::from_secs(6),
+        "{:?}",
+        run.elapsed
+    );
+    assert!(run.stderr.contains("Run time limit set to 2 seconds"));
+    assert!(
+        run.stderr
+            .contains("--run-time limit reached, shutting down")
+    );
+    for (bad, _) in [("5x", ()), ("1.5m", ()), ("1h30", ()), ("1d", ())] {
+        let run = locusta(dir.path(), &["-f", "s.yaml", "-H", &host, "-t", bad]);
+        assert_eq!(run.code, 2, "{}", run.output());
+        assert_eq!(
+            run.stderr.trim(),
+            "locusta: error: argument -t/--run-time: Invalid time span format. Valid formats: 20, 20s, 3m, 2h, 1h20m, 3h30m10s, etc."
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn an_interrupted_run_still_writes_every_file_and_the_summary() {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let addr = demo(0.0);
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "s.yaml", SIMPLE);
+        let host = format!("http://{addr}");
+        let started = std::time::Instant::now();
+        let child = command(dir.path())
+            .args([
+                "-f",
+                "s.yaml",
+                "-H",
+                &host,
+                "-u",
+                "2",
+                "-r",
+                "2",
+                "--csv",
+                "i",
+                "--only-summary",
+            ])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        // SAFETY: sending a signal to the child we spawned.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let run = finish(child, started, Duration::from_secs(30));
+        assert_eq!(run.code, 0, "signal {signal}: {}", run.output());
+        assert!(
+            run.stderr
+                .contains("No run time limit set, use CTRL+C to interrupt")
+        );
+        assert!(
+            run.stderr.contains("Response time percentiles"),
+            "no summary after signal {signal}"
+        );
+        let stats = csv_rows(&dir.path().join("i_stats.csv"));
+        let total: u64 = stats.last().unwrap()[2].parse().unwrap();
+        assert!(total > 10, "{stats:?}");
+        let summary = run.stderr.rsplit("Shutting down").next().unwrap();
+        let agg = summary
+            .lines()
+            .find(|l| l.trim_start().starts_with("Aggregated"))
+            .unwrap();
+        assert_eq!(agg.split_whitespace().nth(1).unwrap(), total.to_string());
+    }
+}
