@@ -3,17 +3,18 @@
 use std::process::ExitCode;
 
 use locusta::cli::{self, Command, Environment};
+use locusta::report::console::{to_stderr, to_stdout};
 
 fn main() -> ExitCode {
     let code = match cli::parse(std::env::args_os().collect(), &Environment::process()) {
         Ok(Command::Run(settings)) => locusta::run::execute(&settings),
         Ok(Command::Demo(args)) => locusta::demo::run(&args),
         Ok(Command::Print(text)) => {
-            print!("{text}");
+            to_stdout(&text);
             0
         }
         Err(usage) => {
-            eprintln!("{usage}");
+            to_stderr(&format!("{usage}\n"));
             locusta::run::EXIT_USAGE
         }
     };

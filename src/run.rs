@@ -24,7 +24,7 @@ pub const EXIT_USAGE: i32 = 2;
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 fn usage_failure(message: impl std::fmt::Display) -> i32 {
-    eprintln!("locusta: error: {message}");
+    console::to_stderr(&format!("locusta: error: {message}\n"));
     EXIT_USAGE
 }
 
@@ -37,13 +37,13 @@ pub fn execute(settings: &Settings) -> i32 {
         Ok(s) => Arc::new(s),
         Err(e) => {
             for d in &e.0 {
-                eprintln!("locusta: error: {d}");
+                console::to_stderr(&format!("locusta: error: {d}\n"));
             }
             return EXIT_USAGE;
         }
     };
     if settings.list {
-        print!("{}", scenario_report::user_list(&scenario));
+        console::to_stdout(&scenario_report::user_list(&scenario));
         return 0;
     }
     let types = match select::user_types(&scenario, &settings.user_types) {
@@ -58,10 +58,10 @@ pub fn execute(settings: &Settings) -> i32 {
         let per_class = select::ratios(&scenario, &types, settings.users, &tags, false);
         let total = select::ratios(&scenario, &types, settings.users, &tags, true);
         if settings.show_task_ratio {
-            print!("{}", scenario_report::ratio_tables(&per_class, &total));
+            console::to_stdout(&scenario_report::ratio_tables(&per_class, &total));
         }
         if settings.show_task_ratio_json {
-            print!("{}", scenario_report::ratio_json_text(&per_class, &total));
+            console::to_stdout(&scenario_report::ratio_json_text(&per_class, &total));
         }
         return 0;
     }
@@ -195,7 +195,7 @@ async fn report_every_second(
         if print_tables && tick % 2 == 0 {
             let table = console::stats_table(&state, width, Rates::Current);
             drop(state);
-            eprint!("{table}");
+            console::to_stderr(&table);
         }
     }
     csv
@@ -305,7 +305,7 @@ async fn run_test(
         );
     }
     info!(target: "locusta.main", "Shutting down (exit code {code})");
-    eprint!("{}", console::final_summary(&state, console::name_width()));
+    console::to_stderr(&console::final_summary(&state, console::name_width()));
     code
 }
 

@@ -274,3 +274,39 @@ fn help_and_version() {
         (0, concat!("locusta ", env!("CARGO_PKG_VERSION"), "\n"))
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn closed_output_pipes_are_no_reason_to_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "ok.yaml", OK);
+    // `locusta --list | head -0`: stdout is gone.
+    let child = command(dir.path())
+        .args(["-f", "ok.yaml", "--list"])
+        .stdout(closed_pipe())
+        .spawn()
+        .unwrap();
+    let run = finish(
+        child,
+        std::time::Instant::now(),
+        std::time::Duration::from_secs(30),
+    );
+    assert_eq!(run.code, 0, "{}", run.output());
+    assert!(!run.stderr.contains("panicked"));
+    // A run whose stderr is gone (a killed `tee`) still ends normally and writes its files.
+    let child = command(dir.path())
+        .args(["-f", "ok.yaml", "-u", "1", "-t", "1", "--csv", "x"])
+        .stderr(closed_pipe())
+        .spawn()
+        .unwrap();
+    let run = finish(
+        child,
+        std::time::Instant::now(),
+        std::time::Duration::from_secs(30),
+    );
+    assert_eq!(
+        run.code, 1,
+        "requests to port 9 fail, so exit code 1; a panic would be 101"
+    );
+    assert!(read(&dir.path().join("x_stats.csv")).contains("Aggregated"));
+}

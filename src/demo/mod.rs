@@ -24,6 +24,7 @@ use tokio::net::TcpListener;
 pub use data::Data;
 
 use crate::cli::DemoArgs;
+use crate::report::console::to_stderr;
 
 /// The password every demo user has.
 pub const PASSWORD: &str = "demo";
@@ -256,7 +257,7 @@ pub fn run(args: &DemoArgs) -> i32 {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("locusta: error: cannot start the runtime: {e}");
+            to_stderr(&format!("locusta: error: cannot start the runtime: {e}\n"));
             return 1;
         }
     };
@@ -265,23 +266,23 @@ pub fn run(args: &DemoArgs) -> i32 {
         let listener = match TcpListener::bind(&addr).await {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("locusta: error: cannot listen on {addr}: {e}");
+                to_stderr(&format!("locusta: error: cannot listen on {addr}: {e}\n"));
                 return 1;
             }
         };
         let app = Arc::new(App::new(args.seed, args.latency_scale));
-        eprintln!(
+        to_stderr(&format!(
             "locusta demo: CisTrade-like target on http://{addr} ({} portfolios, {} counterparties, latency x{}); \
-             log in as traderN/adminN/opsN/managerN with password `{PASSWORD}`. Ctrl-C to stop.",
+             log in as traderN/adminN/opsN/managerN/powerN with password `{PASSWORD}`. Ctrl-C to stop.\n",
             data::PORTFOLIOS,
             data::COUNTERPARTIES,
             args.latency_scale
-        );
+        ));
         tokio::select! {
             r = serve(listener, app) => match r {
                 Ok(()) => 0,
                 Err(e) => {
-                    eprintln!("locusta: error: demo server failed: {e}");
+                    to_stderr(&format!("locusta: error: demo server failed: {e}\n"));
                     1
                 }
             },

@@ -2,10 +2,23 @@
 //! the percentile table and the error report.
 
 use std::fmt::Write;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 
 use crate::pyfmt::trunc;
 use crate::stats::{PERCENTILES_TO_REPORT, RequestStats, StatsEntry};
+
+/// Writes to stderr. `eprint!` panics when stderr is gone (a closed pipe, a killed `tee`); a
+/// load test must finish and write its files regardless, so errors are ignored here.
+pub fn to_stderr(text: &str) {
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// Writes to stdout, ignoring a closed pipe (`locusta --list | head -1`).
+pub fn to_stdout(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
 
 /// Locust's `STATS_NAME_WIDTH`: 80 when stdout is not a terminal, else `cols - 80` capped to
 /// [0, 80]. Stdout, not stderr, although the tables go to stderr: that is what Locust measures.

@@ -158,3 +158,17 @@ pub fn stats_row<'a>(rows: &'a [Vec<String>], method: &str, name: &str) -> &'a V
         .find(|r| r[0] == method && r[1] == name)
         .unwrap_or_else(|| panic!("no row {method} {name} in {rows:?}"))
 }
+
+/// The write end of a pipe whose read end is already closed: writing to it fails (EPIPE),
+/// like `locusta ... | head -1` after `head` exits.
+#[cfg(unix)]
+pub fn closed_pipe() -> Stdio {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe() fills two new descriptors that we then own.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: fds[0] and fds[1] were just created by pipe() and are owned by nobody else.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read);
+    Stdio::from(write)
+}
