@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Run a CisTrade benchmark preset with locusta (the presets of the CisTrade benchmarking guide).
+#
+#   ./run_benchmark.sh quick|standard|stress|soak [USERS] [DURATION] [options] [-- locusta args]
+#
+#   quick      50 users, 10/s,    2 minutes   post-deployment sanity check
+#   standard  500 users, 10/s,   10 minutes   regular performance validation
+#   stress   1000 users, 50/s,    5 minutes   find the breaking point
+#   soak      200 users, 10/s,    2 hours     detect memory leaks
+#
+# Options:
+#   --demo            start the built-in demo target (locusta demo) on HOST's port first
+#   --scenario FILE   scenario to run (default: scenarios/cistrade.yaml, or $SCENARIO)
+#   --host URL        target (default: $HOST, else http://localhost:8000)
+#   --spawn-rate N    override the preset's spawn rate
+#   -h, --help        show this help
+# Anything after `--` goes to locusta unchanged (for example `-- PortfolioUser --tags smoke`).
+#
+# Examples:
+#   ./run_benchmark.sh quick --demo
+#   ./run_benchmark.sh standard 500 10m
+#   HOST=http://staging:8000 ./run_benchmark.sh stress
+#
+# Results: benchmark_results/<preset>_<users>users_<timestamp>/ with stats_stats.csv,
+# stats_stats_history.csv, stats_failures.csv, stats_exceptions.csv, run_sheet.txt and
+# console.log. The exit code is locusta's: 0 clean, 1 when requests failed, 2 for bad input.
+set -euo pipefail
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
+die() { echo "run_benchmark.sh: $*" >&2; exit 2; }
+
+cd "$(dirname "$0")"
+
+preset=""
+users=""
+duration=""
+demo=false
+scenario="${SCENARIO:-scenarios/cistrade.yaml}"
+host="${HOST:-http://localhost:8000}"
+spawn_rate=""
+extra=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    -h|--help) usage; exit 0 ;;
+    --demo) demo=true ;;
+    --scenario) [[ $# -ge 2 ]] || die "--scenario needs a file"; scenario="$2"; shift ;;
+    --scenario=*) scenario="${1#*=}" ;;
+    --host) [[ $# -ge 2 ]] || die "--host needs a URL"; host="$2"; shift ;;
+    --host=*) host="${1#*=}" ;;
+    --spawn-rate) [[ $# -ge 2 ]] || die "--spawn-rate needs a number"; spawn_rate="$2"; shift ;;
+    --spawn-rate=*) spawn_rate="${1#*=}" ;;
+    --) shift; extra=("$@"); break ;;
+    -*) die "unknown option $1 (see --help)" ;;
+    *)
+      if [[ -z $preset ]]; then preset="$1"
+      elif [[ -z $users ]]; then users="$1"
+      elif [[ -z $duration ]]; then duration="$1"
+      else die "unexpected argument $1 (see --help)"
+      fi ;;
+  esac
+  shift
+done
+
+case "$preset" in
+  quick)    def_users=50;   def_rate=10; def_time=2m ;;
+  standard) def_users=500;  def_rate=10; def_time=10m ;;
+  stress)   def_users=1000; def_rate=50; def_time=5m ;;
+  soak)     def_users=200;  def_rate=10; def_time=2h ;;
+  "") usage >&2; exit 2 ;;
+  *) die "unknown preset '$preset': use quick, standard, stress or soak" ;;
+esac
+users="${users:-$def_users}"
+duration="${duration:-$def_time}"
+spawn_rate="${spawn_rate:-$def_rate}"
+[[ $users =~ ^[0-9]+$ ]] || die "users must be a whole number, got '$users'"
+[[ -f $scenario ]] || die "scenario $scenario not found"
+
+echo "Building locusta (release)..." >&2
+cargo build --release --quiet
+bin=target/release/locusta
+
+# Does anything answer HTTP at $1? Any status counts: a login redirect is an answer.
+answers() {
+  python3 - "$1" <<'EOF' 2>/dev/null
+import sys, urllib.request, urllib.error
+try:
+    urllib.request.urlopen(sys.argv[1], timeout=5)
+except urllib.error.HTTPError:
+    pass
+except Exception:
+    sys.exit(1)
+EOF
+}
+
+demo_pid=""
+cleanup() { [[ -n $demo_pid ]] && kill "$demo_pid" 2>/dev/null; true; }
+trap cleanup EXIT
+
+if $demo; then
+  port=$(python3 -c 'import sys, urllib.parse; u = urllib.parse.urlparse(sys.argv[1]); print(u.port or (443 if u.scheme == "https" else 80))' "$host")
+  case "$host" in
+    http://localhost*|http://127.0.0.1*) ;;
+    *) die "--demo runs the demo target on this machine; use HOST=http://localhost:$port or drop --demo" ;;
+  esac
+  if answers "$host/"; then
+    die "something already answers on $host; stop it or run without --demo"
+  fi
+  "$bin" demo --port "$port" 2>benchmark_demo.log &
+  demo_pid=$!
+  for _ in $(seq 100); do
+    answers "$host/health/" && break
+    kill -0 "$demo_pid" 2>/dev/null || die "the demo target did not start: $(cat benchmark_demo.log)"
+    sleep 0.1
+  done
+  rm -f benchmark_demo.log
+  echo "Demo target running on $host (pid $demo_pid)" >&2
+fi
+
+if ! answers "$host/"; then
+  die "nothing answers at $host. Start the application first (or pass --demo to use the built-in demo target), or set HOST."
+fi
+
+results="benchmark_results/${preset}_${users}users_$(date +%Y%m%d_%H%M%S)"
+mkdir -p "$results"
+echo "Running $preset: $users users at $spawn_rate/s for $duration against $host ($scenario)" >&2
+echo "Results: $results/" >&2
+
+# The console also goes to console.log. Ctrl-C reaches locusta, which stops the users and still
+# writes every file; tee ignores it so the final summary is not lost.
+set +e
+{ "$bin" -f "$scenario" -H "$host" -u "$users" -r "$spawn_rate" -t "$duration" --headless \
+    --csv "$results/stats" --run-sheet "$results/run_sheet.txt" "${extra[@]}" 2>&1 1>&3 \
+    | (trap '' INT TERM; exec tee "$results/console.log") >&2; } 3>&1
+code=${PIPESTATUS[0]}
+set -e
+
+echo >&2
+echo "Results in $results/:" >&2
+ls -1 "$results" | sed 's/^/  /' >&2
+exit "$code"
