@@ -30,7 +30,7 @@ fn bad_scenario_files_name_file_line_and_column() {
     );
     assert_usage_error(
         &locusta(d, &["-f", "broken.yaml", "-t", "1s"]),
-        "broken.yaml:3:13: users.PortfolioUser.weight: invalid type: sequence, expected f64",
+        "broken.yaml:4:1: this is not valid YAML: while parsing a node, did not find expected node content",
     );
     write(
         d,

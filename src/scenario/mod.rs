@@ -264,14 +264,33 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
 /// Compiles scenario text; `file` names it in errors.
 pub fn parse(file: &str, text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
     let model: model::ScenarioFile = serde_yaml::from_str(text).map_err(|e| {
-        let pos = e.location().map(|l| Pos {
+        let raw = e.to_string();
+        let mut pos = e.location().map(|l| Pos {
             line: l.line(),
             column: l.column(),
         });
+        let mut message = compile::explain_serde_error(&raw);
+        // serde_yaml stops at the first value of the wrong type, even in a file that is not
+        // valid YAML further on (`weight: [` never closed reads as "invalid type: sequence").
+        // Its own syntax messages are good; only a type error hides a syntax error.
+        let type_error = [
+            "invalid type",
+            "invalid value",
+            "invalid length",
+            "unknown field",
+            "unknown variant",
+            "missing field",
+        ]
+        .iter()
+        .any(|k| raw.contains(k));
+        if type_error && let Some((at, why)) = positions::syntax_error(text) {
+            pos = Some(at);
+            message = format!("this is not valid YAML: {why}");
+        }
         ScenarioError(vec![Diagnostic {
             file: file.to_string(),
             pos,
-            message: compile::explain_serde_error(&e.to_string()),
+            message,
         }])
     })?;
     let positions = positions::index(text);
