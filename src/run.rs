@@ -165,40 +165,50 @@ async fn sleep_or_forever(limit: Option<Duration>) {
     }
 }
 
-/// Every second: fold the shards in, rewrite the CSV files; every other second print the table.
-async fn report_every_second(
+/// What happens every second of a run: fold the shards in, rewrite the CSV files, and every
+/// other second print the table.
+struct Reporter {
     stats: Arc<Stats>,
     runner: Arc<Runner>,
-    mut csv: Option<CsvFiles>,
+    csv: Option<CsvFiles>,
     print_tables: bool,
-    stop: CancellationToken,
-) -> Option<CsvFiles> {
-    let width = console::name_width();
-    let mut ticker = tokio::time::interval(Duration::from_secs(1));
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut csv_error_logged = false;
-    for tick in 0u64.. {
-        tokio::select! {
-            biased;
-            _ = stop.cancelled() => break,
-            _ = ticker.tick() => {}
-        }
-        let users = runner.user_count();
-        let state = stats.collect();
-        if let Some(files) = csv.as_mut()
+    width: usize,
+    ticks: u64,
+    csv_error_logged: bool,
+}
+
+impl Reporter {
+    fn tick(&mut self) {
+        let users = self.runner.user_count();
+        let state = self.stats.collect();
+        if let Some(files) = self.csv.as_mut()
             && let Err(e) = files.write(&state, users, unix_now())
-            && !csv_error_logged
+            && !self.csv_error_logged
         {
             error!(target: "locusta.main", "cannot write the CSV files: {e}");
-            csv_error_logged = true;
+            self.csv_error_logged = true;
         }
-        if print_tables && tick % 2 == 0 {
-            let table = console::stats_table(&state, width, Rates::Current);
+        if self.print_tables && self.ticks % 2 == 0 {
+            let table = console::stats_table(&state, self.width, Rates::Current);
             drop(state);
             console::to_stderr(&table);
         }
+        self.ticks += 1;
     }
-    csv
+
+    /// Ticks every second until `stop`; the first tick is the caller's, before users start.
+    async fn every_second(mut self, stop: CancellationToken) -> Reporter {
+        let period = Duration::from_secs(1);
+        let mut ticker = tokio::time::interval_at(Instant::now() + period, period);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => return self,
+                _ = ticker.tick() => self.tick(),
+            }
+        }
+    }
 }
 
 /// Stops every user; a second signal while they stop ends them at once.
@@ -263,14 +273,19 @@ async fn run_test(
         None => info!(target: "locusta.main", "No run time limit set, use CTRL+C to interrupt"),
     }
 
-    let reporter_stop = CancellationToken::new();
-    let reporter = tokio::spawn(report_every_second(
-        stats.clone(),
-        runner.clone(),
+    // As Locust: the first table and CSV row come before any user starts (User Count 0).
+    let mut reporter = Reporter {
+        stats: stats.clone(),
+        runner: runner.clone(),
         csv,
-        !settings.only_summary,
-        reporter_stop.clone(),
-    ));
+        print_tables: !settings.only_summary,
+        width: console::name_width(),
+        ticks: 0,
+        csv_error_logged: false,
+    };
+    reporter.tick();
+    let reporter_stop = CancellationToken::new();
+    let reporter = tokio::spawn(reporter.every_second(reporter_stop.clone()));
     let mut signals = Signals::new();
     let ending = tokio::select! {
         ending = ramp_then_idle(runner.clone(), stats.clone(), users, settings.spawn_rate, settings.stop_timeout, settings.reset_stats) => ending,
@@ -286,7 +301,7 @@ async fn run_test(
     }
     stop_users(&runner, settings.stop_timeout, &mut signals).await;
     reporter_stop.cancel();
-    let mut csv = reporter.await.unwrap_or(None);
+    let mut csv = reporter.await.ok().and_then(|r| r.csv);
 
     let state = stats.collect();
     let code = if state.has_failures() {
