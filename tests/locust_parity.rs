@@ -1,0 +1,281 @@
+//! locusta next to Locust itself: the same test plan, the same server on 127.0.0.1, the files
+//! compared. Needs a Locust 2.47 executable in `LOCUSTA_TEST_LOCUST` (`.ci/run` installs one
+//! into `.venv`); without it these tests say so and pass, since the format checks of the other
+//! tests compare with files Locust wrote.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::get;
+use common::*;
+
+fn locust_bin() -> Option<PathBuf> {
+    let bin = PathBuf::from(std::env::var_os("LOCUSTA_TEST_LOCUST")?);
+    assert!(
+        bin.exists(),
+        "LOCUSTA_TEST_LOCUST={} does not exist",
+        bin.display()
+    );
+    Some(bin)
+}
+
+fn server() -> std::net::SocketAddr {
+    serve(
+        Router::new()
+            .route("/", get(|| async { "x".repeat(1234) }))
+            .route(
+                "/fail",
+                get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "boom") }),
+            )
+            .route("/notfound", get(|| async { (StatusCode::NOT_FOUND, "nf") }))
+            .route("/item", get(|| async { r#"{"ok": true}"# }))
+            .route(
+                "/api",
+                axum::routing::post(|| async { (StatusCode::CREATED, r#"{"created": 1}"#) }),
+            ),
+    )
+}
+
+const LOCUSTFILE: &str = r#"
+from locust import HttpUser, task, constant
+
+class WebUser(HttpUser):
+    wait_time = constant(0.1)
+    weight = 3
+
+    @task(3)
+    def index(self):
+        self.client.get("/")
+
+    @task
+    def fail(self):
+        self.client.get("/fail")
+
+    @task
+    def missing(self):
+        self.client.get("/notfound")
+
+    @task
+    def item(self):
+        self.client.get("/item?id=7", name="/item?id=[id]")
+
+    @task
+    def refused(self):
+        self.client.get("http://127.0.0.1:DEAD/refused")
+
+class ApiUser(HttpUser):
+    wait_time = constant(0.1)
+    weight = 1
+
+    @task
+    def post(self):
+        self.client.post("/api", json={"a": 1})
+"#;
+
+const SCENARIO: &str = r#"
+users:
+  WebUser:
+    weight: 3
+    wait_time: {constant: 0.1}
+    tasks:
+      - {get: /, weight: 3}
+      - {get: /fail}
+      - {get: /notfound}
+      - {get: /item?id=7, name: "/item?id=[id]"}
+      - {get: "http://127.0.0.1:DEAD/refused"}
+  ApiUser:
+    weight: 1
+    wait_time: {constant: 0.1}
+    tasks:
+      - post: /api
+        json: {a: 1}
+"#;
+
+struct Side {
+    run: Run,
+    dir: PathBuf,
+}
+
+impl Side {
+    fn file(&self, kind: &str) -> PathBuf {
+        self.dir.join(format!("run_{kind}.csv"))
+    }
+}
+
+fn run_both(dir: &Path, extra: &[&str]) -> Option<(Side, Side)> {
+    let locust = locust_bin().or_else(|| {
+        eprintln!("LOCUSTA_TEST_LOCUST is not set: skipping the side-by-side run with Locust");
+        None
+    })?;
+    let addr = server();
+    let dead = closed_port().to_string();
+    let host = format!("http://{addr}");
+    let lf = write(dir, "lf.py", &LOCUSTFILE.replace("DEAD", &dead));
+    let yaml = write(dir, "s.yaml", &SCENARIO.replace("DEAD", &dead));
+    std::fs::create_dir_all(dir.join("locust")).unwrap();
+    std::fs::create_dir_all(dir.join("locusta")).unwrap();
+    let common = [
+        "-H",
+        &host,
+        "-u",
+        "8",
+        "-r",
+        "8",
+        "-t",
+        "3",
+        "--headless",
+        "--csv",
+    ];
+
+    let started = Instant::now();
+    let child = std::process::Command::new(&locust)
+        .current_dir(dir)
+        .env("HOME", dir)
+        .args(["-f", lf.to_str().unwrap()])
+        .args(common)
+        .arg("locust/run")
+        .args(extra)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run locust");
+    let locust_run = finish(child, started, Duration::from_secs(60));
+    let locusta_run = locusta(
+        dir,
+        &[
+            &["-f", yaml.to_str().unwrap()][..],
+            &common,
+            &["locusta/run"],
+            extra,
+        ]
+        .concat(),
+    );
+    Some((
+        Side {
+            run: locust_run,
+            dir: dir.join("locust"),
+        },
+        Side {
+            run: locusta_run,
+            dir: dir.join("locusta"),
+        },
+    ))
+}
+
+fn column(rows: &[Vec<String>], name: &str) -> usize {
+    rows[0]
+        .iter()
+        .position(|c| c == name)
+        .unwrap_or_else(|| panic!("no column {name}"))
+}
+
+#[test]
+fn the_same_plan_gives_the_same_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((locust, ours)) = run_both(dir.path(), &["--only-summary"]) else {
+        return;
+    };
+    assert_eq!(locust.run.code, 1, "locust: {}", locust.run.output());
+    assert_eq!(ours.run.code, 1, "locusta: {}", ours.run.output());
+
+    for kind in ["stats", "stats_history", "failures", "exceptions"] {
+        assert_eq!(
+            first_line(&ours.file(kind)),
+            first_line(&locust.file(kind)),
+            "{kind} header"
+        );
+    }
+    let theirs = csv_rows(&locust.file("stats"));
+    let mine = csv_rows(&ours.file("stats"));
+    let key = |r: &Vec<String>| (r[0].clone(), r[1].clone());
+    assert_eq!(
+        mine.iter().map(key).collect::<Vec<_>>(),
+        theirs.iter().map(key).collect::<Vec<_>>(),
+        "the same rows in the same order"
+    );
+    let size = column(&theirs, "Average Content Size");
+    let (req, fail) = (
+        column(&theirs, "Request Count"),
+        column(&theirs, "Failure Count"),
+    );
+    for (a, b) in mine[1..].iter().zip(&theirs[1..]) {
+        if !a[1].is_empty() && a[1] != "Aggregated" {
+            // Bodies are fixed, so the average size is too, and written the same way (1234.0).
+            assert_eq!(a[size], b[size], "content size of {}", a[1]);
+        }
+        let all_fail = |r: &Vec<String>| r[req] == r[fail];
+        let none_fail = |r: &Vec<String>| r[fail] == "0";
+        assert_eq!(
+            (all_fail(a), none_fail(a)),
+            (all_fail(b), none_fail(b)),
+            "failure pattern of {}",
+            a[1]
+        );
+    }
+
+    // Failures: the same (method, name, error) rows, in the same (sha256) order.
+    let errors = |side: &Side| -> Vec<(String, String, String)> {
+        csv_rows(&side.file("failures"))[1..]
+            .iter()
+            .map(|r| (r[0].clone(), r[1].clone(), r[2].clone()))
+            .collect()
+    };
+    assert_eq!(errors(&ours), errors(&locust));
+
+    // The console's error report names the same errors.
+    let report = |side: &Side| -> Vec<String> {
+        let text = &side.run.stderr;
+        let start = text.find("Error report").expect("an error report");
+        let mut lines: Vec<String> = text[start..]
+            .lines()
+            .skip(3)
+            .take_while(|l| !l.starts_with("---"))
+            .map(|l| l.split_once(' ').unwrap().1.trim().to_string())
+            .collect();
+        lines.sort();
+        lines
+    };
+    assert_eq!(report(&ours), report(&locust));
+
+    // Both split 8 users the same way over the two types.
+    let spawned = |side: &Side| {
+        side.run
+            .stderr
+            .lines()
+            .find(|l| l.contains("All users spawned"))
+            .map(|l| l.split("spawned: ").nth(1).unwrap().to_string())
+    };
+    assert_eq!(spawned(&ours), spawned(&locust));
+    assert_eq!(
+        spawned(&ours).as_deref(),
+        Some("{\"ApiUser\": 2, \"WebUser\": 6} (8 total users)")
+    );
+}
+
+#[test]
+fn full_history_rows_follow_locusts_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((locust, ours)) = run_both(dir.path(), &["--only-summary", "--csv-full-history"])
+    else {
+        return;
+    };
+    let layout = |side: &Side| -> BTreeMap<String, usize> {
+        let mut names = BTreeMap::new();
+        for r in &csv_rows(&side.file("stats_history"))[1..] {
+            assert_eq!(r.len(), 24);
+            *names.entry(format!("{} {}", r[2], r[3])).or_insert(0) += 1;
+        }
+        names.into_iter().map(|(k, v)| (k, v.min(1))).collect()
+    };
+    assert_eq!(
+        layout(&ours),
+        layout(&locust),
+        "the same entries appear in the history"
+    );
+}
