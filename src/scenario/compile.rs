@@ -20,17 +20,29 @@ use super::{
 
 const METHOD_KEYS: [&str; 7] = ["get", "post", "put", "patch", "delete", "head", "options"];
 
-/// Closest of `candidates` to `word`, if it is close enough to be a plausible typo.
+/// Closest of `candidates` to `word`, if it is close enough to be a plausible slip: a typo, or
+/// the start of the one name that begins so (`Portfolio` for `PortfolioUser`).
 pub(crate) fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
-    candidates
-        .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(word, c), c))
+    let candidates: Vec<&str> = candidates.into_iter().collect();
+    let typo = candidates
+        .iter()
+        .map(|c| (strsim::damerau_levenshtein(word, c), *c))
         .filter(|&(d, c)| d <= 2.max(c.len() / 4) && d < c.len())
         .min_by_key(|&(d, _)| d)
-        .map(|(_, c)| c)
+        .map(|(_, c)| c);
+    typo.or_else(|| {
+        let lower = word.to_lowercase();
+        let mut prefixed = candidates
+            .iter()
+            .filter(|c| lower.len() >= 3 && c.to_lowercase().starts_with(&lower));
+        match (prefixed.next(), prefixed.next()) {
+            (Some(only), None) => Some(*only),
+            _ => None,
+        }
+    })
 }
 
 /// Rewrites serde_yaml's messages into ours: no trailing "at line N column M" (the position is
@@ -790,9 +802,7 @@ pub(crate) fn compile(
             break;
         }
     }
-    if c.errors.is_empty() {
-        check_variables(&mut c, &user_types);
-    }
+    check_variables(&mut c, &user_types);
     if !c.errors.is_empty() {
         return Err(ScenarioError(c.errors));
     }
@@ -956,6 +966,16 @@ users:
             "{}",
             e[0]
         );
+    }
+
+    #[test]
+    fn suggestions_cover_typos_and_prefixes() {
+        let names = ["PortfolioUser", "ReferenceDataUser", "UDFUser"];
+        assert_eq!(did_you_mean("PortfolioUsr", names), Some("PortfolioUser"));
+        assert_eq!(did_you_mean("Portfolio", names), Some("PortfolioUser"));
+        assert_eq!(did_you_mean("portfolio", names), Some("PortfolioUser"));
+        assert_eq!(did_you_mean("Dashboard", names), None);
+        assert_eq!(did_you_mean("U", names), None);
     }
 
     #[test]
