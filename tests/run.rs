@@ -612,3 +612,112 @@ fn an_interrupted_run_still_writes_every_file_and_the_summary() {
         assert_eq!(agg.split_whitespace().nth(1).unwrap(), total.to_string());
     }
 }
+
+#[test]
+fn bodies_headers_and_expected_statuses_arrive_as_written() {
+    let app = Router::new()
+        .route(
+            "/echo",
+            post(|headers: HeaderMap, body: String| async move {
+                let ct = headers
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
+                let custom = headers
+                    .get("x-user")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
+                let ok = match ct.as_str() {
+                    "application/json" => {
+                        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                        v["user"] == serde_json::json!(format!("u{custom}"))
+                            && v["n"] == 5
+                            && v["flag"] == true
+                    }
+                    "application/x-www-form-urlencoded" => {
+                        body == format!("name=u{custom}&note=a+b%26c")
+                    }
+                    "text/plain" => body == format!("raw u{custom}"),
+                    _ => false,
+                };
+                if ok {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::BAD_REQUEST
+                }
+            }),
+        )
+        .route("/gone", get(|| async { StatusCode::NOT_FOUND }))
+        .route("/plain", get(|| async { "ok" }));
+    let addr = serve(app);
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        r#"
+host: http://{addr}
+defaults:
+  headers: {{X-User: "{{{{ user_id }}}}"}}
+users:
+  U:
+    wait_time: {{constant: 0.05}}
+    tasks:
+      - post: /echo
+        name: json
+        json: {{user: "u{{{{ user_id }}}}", n: 5, flag: true}}
+      - post: /echo
+        name: form
+        form: {{name: "u{{{{ user_id }}}}", note: "a b&c"}}
+      - post: /echo
+        name: raw
+        headers: {{Content-Type: text/plain}}
+        body: "raw u{{{{ user_id }}}}"
+      - get: /gone
+        name: expected 404
+        expect: {{status: [404, 410]}}
+      - get: /plain
+        name: expected 201
+        expect: {{status: 201}}
+"#
+    );
+    write(dir.path(), "s.yaml", &yaml);
+    let run = locusta(
+        dir.path(),
+        &[
+            "-f",
+            "s.yaml",
+            "-u",
+            "2",
+            "-r",
+            "2",
+            "-t",
+            "2",
+            "--csv",
+            "b",
+            "--only-summary",
+        ],
+    );
+    let stats = csv_rows(&dir.path().join("b_stats.csv"));
+    for name in ["json", "form", "raw", "expected 404"] {
+        let row = stats_row(
+            &stats,
+            if name.starts_with("expected") {
+                "GET"
+            } else {
+                "POST"
+            },
+            name,
+        );
+        assert_ne!(row[2], "0", "{name} ran: {}", run.output());
+        assert_eq!(row[3], "0", "{name} failed: {}", run.output());
+    }
+    let failures = csv_rows(&dir.path().join("b_failures.csv"));
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    assert_eq!(
+        failures[1][1..3],
+        [
+            "expected 201".to_string(),
+            "CatchResponseError('expected status 201, got 200')".to_string()
+        ]
+    );
+}
