@@ -93,21 +93,9 @@ fn weights_and_named_types_follow_the_guide() {
     let host = format!("http://{addr}");
     let scenario = scenario_path();
     // 40/30/15/15 of 20 users; MixedUser only when named.
-    let run = locusta(
+    let run = locusta_line(
         dir.path(),
-        &[
-            "-f",
-            &scenario,
-            "-H",
-            &host,
-            "-u",
-            "20",
-            "-r",
-            "20",
-            "-t",
-            "2",
-            "--only-summary",
-        ],
+        &format!("-f {scenario} -H {host} -u 20 -r 20 -t 2 --only-summary"),
     );
     assert_eq!(run.code, 0, "{}", run.output());
     assert!(
@@ -118,23 +106,9 @@ fn weights_and_named_types_follow_the_guide() {
         run.output()
     );
     // `locusta -f scenarios/cistrade.yaml PortfolioUser -u 200 ...`: only that type runs.
-    let run = locusta(
+    let run = locusta_line(
         dir.path(),
-        &[
-            "-f",
-            &scenario,
-            "PortfolioUser",
-            "-H",
-            &host,
-            "-u",
-            "5",
-            "-r",
-            "5",
-            "-t",
-            "2",
-            "--csv",
-            "p",
-        ],
+        &format!("-f {scenario} PortfolioUser -H {host} -u 5 -r 5 -t 2 --csv p"),
     );
     assert_eq!(run.code, 0, "{}", run.output());
     assert!(

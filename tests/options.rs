@@ -44,21 +44,9 @@ fn stop_timeout_lets_users_finish_their_flow() {
     );
     write(dir.path(), "s.yaml", &yaml);
     // Default: stopping users are killed at once; the in-flight request is dropped, as in Locust.
-    let run = locusta(
+    let run = locusta_line(
         dir.path(),
-        &[
-            "-f",
-            "s.yaml",
-            "-u",
-            "2",
-            "-r",
-            "2",
-            "-t",
-            "1",
-            "--csv",
-            "kill",
-            "--only-summary",
-        ],
+        "-f s.yaml -u 2 -r 2 -t 1 --csv kill --only-summary",
     );
     assert_eq!(run.code, 0, "{}", run.output());
     let stats = csv_rows(&dir.path().join("kill_stats.csv"));
@@ -69,23 +57,9 @@ fn stop_timeout_lets_users_finish_their_flow() {
         run.elapsed
     );
     // With a stop timeout, each user finishes the flow it is in.
-    let run = locusta(
+    let run = locusta_line(
         dir.path(),
-        &[
-            "-f",
-            "s.yaml",
-            "-u",
-            "2",
-            "-r",
-            "2",
-            "-t",
-            "1",
-            "--stop-timeout",
-            "5",
-            "--csv",
-            "wait",
-            "--only-summary",
-        ],
+        "-f s.yaml -u 2 -r 2 -t 1 --stop-timeout 5 --csv wait --only-summary",
     );
     assert_eq!(run.code, 0, "{}", run.output());
     let stats = csv_rows(&dir.path().join("wait_stats.csv"));
@@ -107,22 +81,9 @@ fn reset_stats_starts_counting_once_all_users_run() {
     );
     write(dir.path(), "s.yaml", &yaml);
     // 2 users at 1/s: the second starts after a second, then the counters reset.
-    let run = locusta(
+    let run = locusta_line(
         dir.path(),
-        &[
-            "-f",
-            "s.yaml",
-            "-u",
-            "2",
-            "-r",
-            "1",
-            "-t",
-            "3",
-            "--reset-stats",
-            "--csv",
-            "r",
-            "--only-summary",
-        ],
+        "-f s.yaml -u 2 -r 1 -t 3 --reset-stats --csv r --only-summary",
     );
     assert_eq!(run.code, 0, "{}", run.output());
     assert!(run.stderr.contains("Resetting stats"), "{}", run.output());
@@ -150,47 +111,19 @@ fn tags_select_and_exclude_tasks() {
             .map(|r| r[1].clone())
             .collect()
     };
-    let run = locusta(
+    let run = locusta_line(
         dir.path(),
-        &[
-            "-f",
-            "s.yaml",
-            "-u",
-            "1",
-            "-t",
-            "1",
-            "-T",
-            "smoke",
-            "nightly",
-            "--csv",
-            "t",
-            "--only-summary",
-        ],
+        "-f s.yaml -u 1 -t 1 -T smoke nightly --csv t --only-summary",
     );
     assert_eq!(run.code, 0, "{}", run.output());
     assert_eq!(names("t_stats.csv"), ["/tagged/a", "/tagged/b"]);
-    let run = locusta(
+    let run = locusta_line(
         dir.path(),
-        &[
-            "-f",
-            "s.yaml",
-            "-u",
-            "1",
-            "-t",
-            "1",
-            "-E",
-            "slow",
-            "--csv",
-            "e",
-            "--only-summary",
-        ],
+        "-f s.yaml -u 1 -t 1 -E slow --csv e --only-summary",
     );
     assert_eq!(run.code, 0, "{}", run.output());
     assert_eq!(names("e_stats.csv"), ["/tagged/a", "/tagged/c"]);
-    let run = locusta(
-        dir.path(),
-        &["-f", "s.yaml", "-u", "1", "-t", "1", "-T", "nothing"],
-    );
+    let run = locusta_line(dir.path(), "-f s.yaml -u 1 -t 1 -T nothing");
     assert_eq!(run.code, 2, "{}", run.output());
     assert!(run.stderr.contains("had no tasks left after filtering"));
 }
@@ -260,7 +193,7 @@ fn log_level_and_log_file() {
         "host: http://{addr}\nusers:\n  U:\n    wait_time: {{constant: 0.1}}\n    tasks: [{{get: /fast}}]\n"
     );
     write(dir.path(), "s.yaml", &yaml);
-    let run = locusta(dir.path(), &["-f", "s.yaml", "-t", "1", "-L", "warning"]);
+    let run = locusta_line(dir.path(), "-f s.yaml -t 1 -L warning");
     assert_eq!(run.code, 0, "{}", run.output());
     assert!(
         !run.stderr.contains("Starting locusta"),
@@ -270,10 +203,7 @@ fn log_level_and_log_file() {
         run.stderr.contains("Response time percentiles"),
         "tables are not log lines"
     );
-    let run = locusta(
-        dir.path(),
-        &["-f", "s.yaml", "-t", "1", "--logfile", "run.log"],
-    );
+    let run = locusta_line(dir.path(), "-f s.yaml -t 1 --logfile run.log");
     assert_eq!(run.code, 0, "{}", run.output());
     assert!(!run.stderr.contains("Starting locusta"));
     assert!(run.stderr.contains("Response time percentiles"));

@@ -62,23 +62,9 @@ fn csv_files_have_locusts_headers_dialect_and_rows() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "s.yaml", SIMPLE);
     let host = format!("http://{addr}");
-    let run = locusta(
+    let run = locusta_line(
         dir.path(),
-        &[
-            "-f",
-            "s.yaml",
-            "-H",
-            &host,
-            "-u",
-            "4",
-            "-r",
-            "4",
-            "-t",
-            "2s",
-            "--headless",
-            "--csv",
-            "out/run",
-        ],
+        &format!("-f s.yaml -H {host} -u 4 -r 4 -t 2s --headless --csv out/run"),
     );
     assert_eq!(run.code, 0, "{}", run.output());
     for kind in ["stats", "stats_history", "failures", "exceptions"] {
@@ -161,11 +147,9 @@ fn an_empty_run_writes_locusts_exact_empty_files() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "s.yaml", SIMPLE);
     let host = format!("http://{addr}");
-    let run = locusta(
+    let run = locusta_line(
         dir.path(),
-        &[
-            "-f", "s.yaml", "-H", &host, "-u", "0", "-t", "1", "--csv", "e",
-        ],
+        &format!("-f s.yaml -H {host} -u 0 -t 1 --csv e"),
     );
     assert_eq!(run.code, 0, "{}", run.output());
     let stats = read(&dir.path().join("e_stats.csv"));
@@ -217,21 +201,9 @@ users:
 "
     );
     write(dir.path(), "s.yaml", &yaml);
-    let run = locusta(
+    let run = locusta_line(
         dir.path(),
-        &[
-            "-f",
-            "s.yaml",
-            "-u",
-            "2",
-            "-r",
-            "2",
-            "-t",
-            "2",
-            "--csv",
-            "f",
-            "--only-summary",
-        ],
+        "-f s.yaml -u 2 -r 2 -t 2 --csv f --only-summary",
     );
     assert_eq!(run.code, 1, "{}", run.output());
     let rows = csv_rows(&dir.path().join("f_failures.csv"));
@@ -281,19 +253,9 @@ users:
             .contains(" GET /refused: ConnectionRefusedError(111, 'Connection refused')")
     );
 
-    let run = locusta(
+    let run = locusta_line(
         dir.path(),
-        &[
-            "-f",
-            "s.yaml",
-            "-u",
-            "1",
-            "-t",
-            "1",
-            "--only-summary",
-            "--exit-code-on-error",
-            "3",
-        ],
+        "-f s.yaml -u 1 -t 1 --only-summary --exit-code-on-error 3",
     );
     assert_eq!(run.code, 3, "{}", run.output());
 }
@@ -308,21 +270,9 @@ fn failure_rows_follow_locusts_hash_order() {
         "host: http://{addr}\nusers:\n  U:\n    wait_time: {{constant: 0.02}}\n    tasks:\n      - get: /fail\n      - get: /missing\n      - {{get: /fail, name: \"it's named\"}}\n      - {{get: /missing, name: /a}}\n      - {{get: /missing, name: /b}}\n"
     );
     write(dir.path(), "s.yaml", &yaml);
-    let run = locusta(
+    let run = locusta_line(
         dir.path(),
-        &[
-            "-f",
-            "s.yaml",
-            "-u",
-            "2",
-            "-r",
-            "2",
-            "-t",
-            "2",
-            "--csv",
-            "h",
-            "--only-summary",
-        ],
+        "-f s.yaml -u 2 -r 2 -t 2 --csv h --only-summary",
     );
     assert_eq!(run.code, 1, "{}", run.output());
     let rows = csv_rows(&dir.path().join("h_failures.csv"));
@@ -369,20 +319,7 @@ fn users_are_split_over_types_like_locust() {
         "host: http://{addr}\nusers:\n  WebUser:\n    weight: 3\n    wait_time: {{constant: 0.2}}\n    on_start: [{{get: '/start/web/{{{{ user_id }}}}'}}]\n    tasks: [{{get: /x}}]\n  ApiUser:\n    weight: 1\n    wait_time: {{constant: 0.2}}\n    on_start: [{{get: '/start/api/{{{{ user_id }}}}'}}]\n    tasks: [{{get: /x}}]\n"
     );
     write(dir.path(), "s.yaml", &yaml);
-    let run = locusta(
-        dir.path(),
-        &[
-            "-f",
-            "s.yaml",
-            "-u",
-            "8",
-            "-r",
-            "4",
-            "-t",
-            "2",
-            "--only-summary",
-        ],
-    );
+    let run = locusta_line(dir.path(), "-f s.yaml -u 8 -r 4 -t 2 --only-summary");
     assert_eq!(run.code, 0, "{}", run.output());
     assert!(
         run.stderr
@@ -487,21 +424,9 @@ users:
 "
     );
     write(dir.path(), "s.yaml", &yaml);
-    let run = locusta(
+    let run = locusta_line(
         dir.path(),
-        &[
-            "-f",
-            "s.yaml",
-            "-u",
-            "3",
-            "-r",
-            "3",
-            "-t",
-            "2",
-            "--csv",
-            "c",
-            "--only-summary",
-        ],
+        "-f s.yaml -u 3 -r 3 -t 2 --csv c --only-summary",
     );
     let stats = csv_rows(&dir.path().join("c_stats.csv"));
     assert_eq!(
@@ -528,19 +453,9 @@ fn run_time_uses_locusts_grammar_and_ends_the_run() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "s.yaml", SIMPLE);
     let host = format!("http://{addr}");
-    let run = locusta(
+    let run = locusta_line(
         dir.path(),
-        &[
-            "-f",
-            "s.yaml",
-            "-H",
-            &host,
-            "-u",
-            "1",
-            "-t",
-            "2s",
-            "--only-summary",
-        ],
+        &format!("-f s.yaml -H {host} -u 1 -t 2s --only-summary"),
     );
     assert_eq!(run.code, 0, "{}", run.output());
     assert!(
@@ -554,7 +469,7 @@ fn run_time_uses_locusts_grammar_and_ends_the_run() {
             .contains("--run-time limit reached, shutting down")
     );
     for (bad, _) in [("5x", ()), ("1.5m", ()), ("1h30", ()), ("1d", ())] {
-        let run = locusta(dir.path(), &["-f", "s.yaml", "-H", &host, "-t", bad]);
+        let run = locusta_line(dir.path(), &format!("-f s.yaml -H {host} -t {bad}"));
         assert_eq!(run.code, 2, "{}", run.output());
         assert_eq!(
             run.stderr.trim(),
@@ -681,21 +596,9 @@ users:
 "#
     );
     write(dir.path(), "s.yaml", &yaml);
-    let run = locusta(
+    let run = locusta_line(
         dir.path(),
-        &[
-            "-f",
-            "s.yaml",
-            "-u",
-            "2",
-            "-r",
-            "2",
-            "-t",
-            "2",
-            "--csv",
-            "b",
-            "--only-summary",
-        ],
+        "-f s.yaml -u 2 -r 2 -t 2 --csv b --only-summary",
     );
     let stats = csv_rows(&dir.path().join("b_stats.csv"));
     for name in ["json", "form", "raw", "expected 404"] {

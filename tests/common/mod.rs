@@ -112,8 +112,18 @@ pub fn finish(mut child: Child, started: Instant, limit: Duration) -> Run {
 
 /// Runs `locusta args...` in `dir` and waits (at most a minute).
 pub fn locusta(dir: &Path, args: &[&str]) -> Run {
+    run_cmd(command(dir).args(args))
+}
+
+/// `locusta` with its arguments in one string, split at spaces (for arguments without spaces).
+pub fn locusta_line(dir: &Path, line: &str) -> Run {
+    locusta(dir, &line.split_whitespace().collect::<Vec<_>>())
+}
+
+/// Spawns a prepared command and waits (at most a minute).
+pub fn run_cmd(cmd: &mut Command) -> Run {
     let started = Instant::now();
-    let child = command(dir).args(args).spawn().expect("spawn locusta");
+    let child = cmd.spawn().expect("spawn locusta");
     finish(child, started, Duration::from_secs(60))
 }
 
