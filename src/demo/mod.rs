@@ -13,11 +13,12 @@ mod routes;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use parking_lot::Mutex;
 use rand::RngExt;
 use tokio::net::TcpListener;
 
@@ -104,10 +105,6 @@ pub struct App {
     pub activity: Mutex<VecDeque<String>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 pub fn random_token(len: usize) -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     let mut rng = rand::rng();
@@ -171,13 +168,13 @@ impl App {
     /// The session of the request, or the redirect Django's `login_required` answers with.
     pub fn session(&self, headers: &HeaderMap, uri: &Uri) -> Result<Session, LoginRequired> {
         cookie(headers, "sessionid")
-            .and_then(|id| lock(&self.sessions).get(&id).cloned())
+            .and_then(|id| self.sessions.lock().get(&id).cloned())
             .ok_or_else(|| LoginRequired(format!("/login/?next={}", uri.path())))
     }
 
     pub fn login(&self, username: &str) -> String {
         let id = random_token(32);
-        let mut sessions = lock(&self.sessions);
+        let mut sessions = self.sessions.lock();
         if sessions.len() >= MAX_SESSIONS {
             sessions.clear();
         }
@@ -195,18 +192,18 @@ impl App {
 
     pub fn logout(&self, headers: &HeaderMap) {
         if let Some(id) = cookie(headers, "sessionid") {
-            lock(&self.sessions).remove(&id);
+            self.sessions.lock().remove(&id);
         }
     }
 
     pub fn record(&self, event: String) {
-        let mut a = lock(&self.activity);
+        let mut a = self.activity.lock();
         a.push_front(event);
         a.truncate(50);
     }
 
     pub fn remember_created(&self, p: data::Portfolio) {
-        let mut c = lock(&self.created);
+        let mut c = self.created.lock();
         c.push_back(p);
         while c.len() > MAX_CREATED {
             c.pop_front();
@@ -214,24 +211,24 @@ impl App {
     }
 
     pub fn created_portfolio(&self, id: u32) -> Option<data::Portfolio> {
-        lock(&self.created).iter().find(|p| p.id == id).cloned()
+        self.created.lock().iter().find(|p| p.id == id).cloned()
     }
 
     pub fn next_portfolio_id(&self) -> u32 {
-        let c = lock(&self.created);
+        let c = self.created.lock();
         c.back().map_or(data::PORTFOLIOS + 1, |p| p.id + 1)
     }
 
     pub fn udf_description(&self, id: u32) -> Option<String> {
-        lock(&self.udf_descriptions).get(&id).cloned()
+        self.udf_descriptions.lock().get(&id).cloned()
     }
 
     pub fn set_udf_description(&self, id: u32, text: String) {
-        lock(&self.udf_descriptions).insert(id, text);
+        self.udf_descriptions.lock().insert(id, text);
     }
 
     pub fn recent_activity(&self) -> Vec<String> {
-        lock(&self.activity).iter().cloned().collect()
+        self.activity.lock().iter().cloned().collect()
     }
 }
 

@@ -1,10 +1,11 @@
 //! Starting and stopping users: Locust's batched ramp, its dispatch order, its stop rules.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use rand::rngs::SmallRng;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -56,10 +57,6 @@ pub struct Runner {
     next_id: AtomicU64,
     count: AtomicUsize,
     abort: CancellationToken,
-}
-
-fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
-    state.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Whether any request a user type can reach is a relative path (and so needs a host).
@@ -152,12 +149,12 @@ impl Runner {
 
     /// Fixed-count users requested by the scenario (Locust warns when `-u` is smaller).
     pub fn fixed_total(&self) -> u64 {
-        lock(&self.state).dispatcher.fixed_total()
+        self.state.lock().dispatcher.fixed_total()
     }
 
     /// Running users per type name, sorted by name (Locust's "All users spawned" order).
     pub fn counts(&self) -> BTreeMap<String, u64> {
-        let state = lock(&self.state);
+        let state = self.state.lock();
         let mut out = BTreeMap::new();
         for (i, n) in state.per_type.iter().enumerate() {
             if *n > 0 {
@@ -169,7 +166,7 @@ impl Runner {
 
     /// Adds one batch of up to `n` users; returns how many started.
     fn spawn(&self, n: u64) -> u64 {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         let mut started = 0;
         for _ in 0..n {
             let Some(t) = ({
@@ -202,7 +199,7 @@ impl Runner {
 
     /// Removes the `n` most recently started users, letting them finish in the background.
     fn retire(&self, n: u64, stop_timeout: Duration) {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         let keep = state.users.len().saturating_sub(n as usize);
         let leaving: Vec<Running> = state.users.split_off(keep);
         for r in &leaving {
@@ -254,7 +251,7 @@ impl Runner {
     /// `ON_STOP_GRACE` is aborted, and [`Runner::abort`] aborts everything immediately.
     pub async fn stop(&self, stop_timeout: Duration) {
         let (users, leaving) = {
-            let mut state = lock(&self.state);
+            let mut state = self.state.lock();
             state.per_type.iter_mut().for_each(|n| *n = 0);
             (
                 std::mem::take(&mut state.users),

@@ -7,14 +7,14 @@ mod entry;
 mod recorder;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use entry::{CURRENT_WINDOW_SECS, PERCENTILES_TO_REPORT, StatsEntry, values_at_ranks};
 pub use recorder::RequestSample;
 
 use entry::Batch;
-use recorder::{Shards, lock};
+use parking_lot::{Mutex, MutexGuard};
+use recorder::Shards;
 
 /// Wall-clock now as Unix seconds, the unit of every timestamp Locust writes.
 pub fn unix_now() -> f64 {
@@ -181,14 +181,14 @@ impl Stats {
     /// Records a user error and returns how often it has happened. Rare by nature, so it
     /// goes straight to the shared state.
     pub fn record_exception(&self, message: &str, traceback: &str) -> u64 {
-        lock(&self.state).add_exception(message, traceback)
+        self.state.lock().add_exception(message, traceback)
     }
 
     /// Folds every shard into the cumulative state and returns it, locked. Each call closes a
     /// tick of the "current" window, so call it on a steady cadence (the 1 s writer does).
     pub fn collect(&self) -> MutexGuard<'_, RequestStats> {
         let now = unix_now();
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         let first_new_error = state.errors.len();
         for mut shard in self.shards.iter() {
             for (name, methods) in shard.iter_mut() {

@@ -8,7 +8,8 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+
+use parking_lot::{Mutex, MutexGuard};
 
 /// What one finished request reports.
 #[derive(Debug, Clone, Copy)]
@@ -130,7 +131,7 @@ impl Shards {
 
     pub fn record(&self, sample: &RequestSample<'_>) {
         let index = SHARD_INDEX.with(Cell::get) % self.shards.len();
-        let mut shard = lock(&self.shards[index]);
+        let mut shard = self.shards[index].lock();
         let methods = match shard.get_mut(sample.name) {
             Some(m) => m,
             None => shard.entry(sample.name.into()).or_default(),
@@ -146,12 +147,6 @@ impl Shards {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = MutexGuard<'_, Shard>> {
-        self.shards.iter().map(lock)
+        self.shards.iter().map(|s| s.lock())
     }
-}
-
-/// A panic elsewhere must not turn every later record into a panic too: the data behind a
-/// poisoned lock is still consistent counters.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
