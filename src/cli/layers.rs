@@ -161,9 +161,10 @@ pub fn parse_pyproject(text: &str, name: &str) -> Result<Vec<Entry>, String> {
 
 /// `LOCUST_*` variables for the given option keys (`spawn-rate` ↔ `LOCUST_SPAWN_RATE`). List
 /// options take `[a, b]` (a plain `a b` is one value, as in Locust).
-pub fn env_entries(keys: &[(&str, bool)], lookup: impl Fn(&str) -> Option<String>) -> Vec<Entry> {
+pub fn env_entries(keys: &[(String, bool)], lookup: impl Fn(&str) -> Option<String>) -> Vec<Entry> {
     let mut out = Vec::new();
-    for &(key, is_list) in keys {
+    for (key, is_list) in keys {
+        let (key, is_list) = (key.as_str(), *is_list);
         let var = env_name(key);
         let Some(v) = lookup(&var) else { continue };
         let value = if is_list && v.starts_with('[') && v.ends_with(']') {
@@ -235,7 +236,7 @@ csv = \"out/run\" # trailing comment
 
     #[test]
     fn env_lists_need_brackets() {
-        let keys = [("tags", true), ("users", false)];
+        let keys = [("tags".to_string(), true), ("users".to_string(), false)];
         let env = |v: &str| match v {
             "LOCUST_TAGS" => Some("[p, q]".to_string()),
             "LOCUST_USERS" => Some("3".to_string()),

@@ -154,27 +154,27 @@ pub struct RunArgs {
     pub user_types: Vec<String>,
 }
 
-/// Locust's option names that can come from `LOCUST_*` variables (list options flagged).
-const ENV_KEYS: &[(&str, bool)] = &[
-    ("locustfile", false),
-    ("host", false),
-    ("users", false),
-    ("spawn-rate", false),
-    ("run-time", false),
-    ("headless", false),
-    ("tags", true),
-    ("exclude-tags", true),
-    ("csv", false),
-    ("csv-full-history", false),
-    ("print-stats", false),
-    ("only-summary", false),
-    ("reset-stats", false),
-    ("run-sheet", false),
-    ("loglevel", false),
-    ("logfile", false),
-    ("exit-code-on-error", false),
-    ("stop-timeout", false),
+/// Options Locust gives no environment variable: they act once rather than configure a run.
+const NOT_FROM_ENV: [&str; 5] = [
+    "config",
+    "list",
+    "show-task-ratio",
+    "show-task-ratio-json",
+    "version",
 ];
+
+/// The options that `LOCUST_*` variables can set, with whether each takes a list: every long
+/// option but [`NOT_FROM_ENV`], read off the definitions above.
+fn env_keys() -> Vec<(String, bool)> {
+    RunArgs::command()
+        .get_arguments()
+        .filter_map(|a| {
+            let long = a.get_long()?;
+            let is_list = a.get_num_args().is_some_and(|n| n.max_values() > 1);
+            (!NOT_FROM_ENV.contains(&long)).then(|| (long.to_string(), is_list))
+        })
+        .collect()
+}
 
 impl RunArgs {
     /// Fills every option this one leaves unset from `lower`.
@@ -537,7 +537,7 @@ pub fn parse(args: Vec<OsString>, env: &Environment<'_>) -> Result<Command, Usag
             apply_source(&mut layered, &mut flags, &entries)?;
         }
     }
-    let env_entries = layers::env_entries(ENV_KEYS, |name| (env.var)(name));
+    let env_entries = layers::env_entries(&env_keys(), |name| (env.var)(name));
     apply_source(&mut layered, &mut flags, &env_entries)?;
     if let Some(classes) = (env.var)("LOCUST_USER_CLASSES") {
         if layered.user_types.is_empty() {
@@ -741,6 +741,30 @@ mod tests {
                 vec!["c".to_string()]
             )
         );
+    }
+
+    #[test]
+    fn the_environment_sets_what_locust_lets_it_set() {
+        let keys = env_keys();
+        let names: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+        for k in [
+            "locustfile",
+            "host",
+            "users",
+            "spawn-rate",
+            "run-time",
+            "headless",
+            "csv",
+            "stop-timeout",
+        ] {
+            assert!(names.contains(&k), "{k} missing from {names:?}");
+        }
+        assert!(
+            !names.contains(&"config") && !names.contains(&"help"),
+            "{names:?}"
+        );
+        assert!(keys.contains(&("tags".to_string(), true)));
+        assert!(keys.contains(&("users".to_string(), false)));
     }
 
     #[test]
