@@ -553,31 +553,30 @@ struct RefTable {
     rows: Vec<Vec<String>>,
 }
 
+/// Three-column reference data as table rows of text.
+fn text_rows<A: ToString, B: ToString, C: ToString>(items: &[(A, B, C)]) -> Vec<Vec<String>> {
+    items
+        .iter()
+        .map(|(a, b, c)| vec![a.to_string(), b.to_string(), c.to_string()])
+        .collect()
+}
+
 fn reference_rows(app: &App, kind: &str, q: &HashMap<String, String>) -> Option<RefTable> {
     let (title, header, rows) = match kind {
         "currency" => (
             "Currencies",
             vec!["code", "name", "decimals"],
-            data::CURRENCIES
-                .iter()
-                .map(|(c, n, d)| vec![c.to_string(), n.to_string(), d.to_string()])
-                .collect(),
+            text_rows(&data::CURRENCIES),
         ),
         "country" => (
             "Countries",
             vec!["code", "name", "currency"],
-            data::COUNTRIES
-                .iter()
-                .map(|(c, n, cur)| vec![c.to_string(), n.to_string(), cur.to_string()])
-                .collect(),
+            text_rows(&data::COUNTRIES),
         ),
         "calendar" => (
             "Calendars",
             vec!["code", "name", "holidays"],
-            data::CALENDARS
-                .iter()
-                .map(|(c, n, h)| vec![c.to_string(), n.to_string(), h.to_string()])
-                .collect(),
+            text_rows(&data::CALENDARS),
         ),
         "counterparty" => {
             let search = q
