@@ -15,6 +15,7 @@
 #   --spawn-rate N    override the preset's spawn rate
 #   -h, --help        show this help
 # Anything after `--` goes to locusta unchanged (for example `-- PortfolioUser --tags smoke`).
+# LOCUSTA_BIN=path uses that binary instead of building target/release/locusta.
 #
 # Examples:
 #   ./run_benchmark.sh quick --demo
@@ -75,9 +76,14 @@ spawn_rate="${spawn_rate:-$def_rate}"
 [[ $users =~ ^[0-9]+$ ]] || die "users must be a whole number, got '$users'"
 [[ -f $scenario ]] || die "scenario $scenario not found"
 
-echo "Building locusta (release)..." >&2
-cargo build --release --quiet
-bin=target/release/locusta
+if [[ -n ${LOCUSTA_BIN:-} ]]; then
+  bin="$LOCUSTA_BIN"
+  [[ -x $bin ]] || die "LOCUSTA_BIN=$bin is not an executable"
+else
+  echo "Building locusta (release)..." >&2
+  cargo build --release --quiet
+  bin=target/release/locusta
+fi
 
 # Does anything answer HTTP at $1? Any status counts: a login redirect is an answer.
 answers() {

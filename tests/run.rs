@@ -624,3 +624,123 @@ users:
         ]
     );
 }
+
+#[test]
+fn timeouts_redirect_loops_and_uncaptured_values_are_reported() {
+    let app = Router::new()
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(600)).await;
+                "late"
+            }),
+        )
+        .route(
+            "/loop",
+            get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/loop")]) }),
+        )
+        .route("/empty", get(|| async { "no token here" }))
+        .route("/ok", get(|| async { "ok" }));
+    let addr = serve(app);
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        r#"
+host: http://{addr}
+users:
+  U:
+    wait_time: {{constant: 0.05}}
+    tasks:
+      - get: /slow
+        timeout: 200ms
+      - get: /loop
+      - name: token journey
+        flow:
+          - get: /empty
+            capture: {{token: {{regex: 'token=(\w+)'}}}}
+          - get: /ok?t={{{{ token }}}}
+            name: uses token
+"#
+    );
+    write(dir.path(), "s.yaml", &yaml);
+    let run = locusta_line(
+        dir.path(),
+        "-f s.yaml -u 2 -r 2 -t 2 --csv t --only-summary",
+    );
+    assert_eq!(run.code, 1, "{}", run.output());
+    let failures = csv_rows(&dir.path().join("t_failures.csv"));
+    let error_of = |name: &str| {
+        failures
+            .iter()
+            .find(|r| r[1] == name)
+            .map(|r| r[2].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        error_of("/slow"),
+        format!(
+            "ReadTimeout(ReadTimeoutError(\"HTTPConnectionPool(host='127.0.0.1', port={}): Read timed out. (read timeout=0.2)\"))",
+            addr.port()
+        )
+    );
+    assert_eq!(
+        error_of("/loop"),
+        "TooManyRedirects('Exceeded 30 redirects.')"
+    );
+    // The capture failed, so the next step cannot be sent: a scenario error, with its place.
+    let exceptions = csv_rows(&dir.path().join("t_exceptions.csv"));
+    assert_eq!(exceptions.len(), 2, "{exceptions:?}");
+    let (count, message, traceback, nodes) = (
+        &exceptions[1][0],
+        &exceptions[1][1],
+        &exceptions[1][2],
+        &exceptions[1][3],
+    );
+    assert!(count.parse::<u64>().unwrap() >= 1);
+    assert_eq!(
+        message,
+        "`{{ token }}` has no value yet: the step that captures it has not succeeded for this user"
+    );
+    assert!(
+        traceback.starts_with("  File \"s.yaml\", line 14, in users.U.tasks[2].flow[1]"),
+        "{traceback}"
+    );
+    assert_eq!(nodes, "local");
+    let stats = csv_rows(&dir.path().join("t_stats.csv"));
+    assert!(
+        stats.iter().all(|r| r[1] != "uses token"),
+        "the step was never sent: {stats:?}"
+    );
+    assert!(
+        run.stderr
+            .contains("/ERROR/locusta.user.task: `{{ token }}` has no value yet"),
+        "{}",
+        run.output()
+    );
+}
+
+#[test]
+fn fixed_counts_and_per_type_hosts() {
+    let (a, b) = (failing_server(), failing_server());
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "host: http://{a}\nusers:\n  Admin:\n    fixed_count: 1\n    host: http://{b}\n    wait_time: {{constant: 0.1}}\n    tasks: [{{get: /ok, name: admin}}]\n  Web:\n    wait_time: {{constant: 0.1}}\n    tasks: [{{get: /ok, name: web}}]\n"
+    );
+    write(dir.path(), "s.yaml", &yaml);
+    let run = locusta_line(dir.path(), "-f s.yaml -u 4 -r 4 -t 1 --only-summary");
+    assert_eq!(run.code, 0, "{}", run.output());
+    assert!(
+        run.stderr
+            .contains("All users spawned: {\"Admin\": 1, \"Web\": 3} (4 total users)"),
+        "{}",
+        run.output()
+    );
+    // -H replaces every type's host: the Admin type's own host then no longer applies.
+    let run = locusta_line(
+        dir.path(),
+        &format!(
+            "-f s.yaml -u 2 -r 2 -t 1 -H http://127.0.0.1:{} --only-summary",
+            closed_port()
+        ),
+    );
+    assert_eq!(run.code, 1, "{}", run.output());
+}

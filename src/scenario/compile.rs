@@ -979,6 +979,38 @@ users:
     }
 
     #[test]
+    fn every_wait_time_form_and_its_errors() {
+        let wait = |w: &str| {
+            let yaml = format!("users:\n  A:\n    wait_time: {w}\n    tasks: [{{get: /}}]\n");
+            super::super::parse("s.yaml", &yaml, Path::new("s.yaml"))
+                .map(|s| s.user_types[0].wait_time)
+        };
+        let secs = Duration::from_secs_f64;
+        assert_eq!(wait("{constant: 1.5}"), Ok(WaitTime::Constant(secs(1.5))));
+        assert_eq!(wait("{constant: 500ms}"), Ok(WaitTime::Constant(secs(0.5))));
+        assert_eq!(
+            wait("{constant_pacing: 10}"),
+            Ok(WaitTime::ConstantPacing(secs(10.0)))
+        );
+        // Locust: constant_throughput(n) is constant_pacing(1 / n).
+        assert_eq!(
+            wait("{constant_throughput: 4}"),
+            Ok(WaitTime::ConstantPacing(secs(0.25)))
+        );
+        let err = |w: &str| wait(w).unwrap_err().to_string();
+        assert!(
+            err("{constant_throughput: 0}")
+                .contains("constant_throughput requires a positive rate, got: 0")
+        );
+        assert!(
+            err("{between: [5, 2]}").contains("the minimum (5s) is larger than the maximum (2s)")
+        );
+        assert!(err("{constant: -1}").contains("not a valid number of seconds"));
+        assert!(err("{constant: soon}").contains("`soon` is not a duration"));
+        assert!(err("{}").contains("give exactly one of"));
+    }
+
+    #[test]
     fn use_cycles_are_rejected() {
         let e = errors("users:\n  A:\n    tasks: [{use: B}]\n  B:\n    tasks: [{use: A}]\n");
         assert!(

@@ -1,0 +1,119 @@
+//! `run_benchmark.sh`, driven with the test build of locusta (LOCUSTA_BIN skips the release
+//! build) against the demo target on a free port.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+fn script(results_parent: &Path) -> Command {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // A copy of the script in a scratch folder, so results land there and not in the checkout.
+    std::fs::create_dir_all(results_parent.join("scenarios")).unwrap();
+    std::fs::copy(
+        root.join("run_benchmark.sh"),
+        results_parent.join("run_benchmark.sh"),
+    )
+    .unwrap();
+    std::fs::copy(
+        root.join("scenarios/cistrade.yaml"),
+        results_parent.join("scenarios/cistrade.yaml"),
+    )
+    .unwrap();
+    let mut cmd = Command::new("bash");
+    cmd.arg(results_parent.join("run_benchmark.sh"))
+        .current_dir(results_parent)
+        .env("LOCUSTA_BIN", env!("CARGO_BIN_EXE_locusta"))
+        .env_remove("HOST")
+        .env_remove("SCENARIO")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    cmd
+}
+
+fn result_dirs(parent: &Path) -> Vec<PathBuf> {
+    match std::fs::read_dir(parent.join("benchmark_results")) {
+        Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[test]
+fn a_preset_with_the_demo_target_writes_the_results_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = format!("http://127.0.0.1:{}", closed_port());
+    let run = run_cmd(script(dir.path()).args([
+        "quick",
+        "6",
+        "3s",
+        "--demo",
+        "--host",
+        &host,
+        "--",
+        "--only-summary",
+    ]));
+    assert_eq!(run.code, 0, "{}", run.output());
+    let dirs = result_dirs(dir.path());
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    let name = dirs[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("quick_6users_"), "{name}");
+    for file in [
+        "stats_stats.csv",
+        "stats_stats_history.csv",
+        "stats_failures.csv",
+        "stats_exceptions.csv",
+        "run_sheet.txt",
+        "console.log",
+    ] {
+        assert!(dirs[0].join(file).exists(), "{file} missing in {name}");
+    }
+    let stats = csv_rows(&dirs[0].join("stats_stats.csv"));
+    let total = &stats.last().unwrap()[2];
+    let sheet = read(&dirs[0].join("run_sheet.txt"));
+    assert!(sheet.starts_with("BENCHMARK DATA SHEET\n"), "{sheet}");
+    assert!(
+        sheet.contains(&format!("- Total Requests: {total}\n")),
+        "{sheet}"
+    );
+    assert!(
+        sheet.contains("- Users: 6\n- Spawn Rate: 10\n- Duration: 3 s"),
+        "{sheet}"
+    );
+    assert!(sheet.contains("- Failed Requests: 0\n"), "{sheet}");
+    assert!(sheet.contains(&format!("- Target host: {host}")), "{sheet}");
+    assert!(read(&dirs[0].join("console.log")).contains("Response time percentiles"));
+}
+
+#[test]
+fn a_host_that_does_not_answer_is_said_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = format!("http://127.0.0.1:{}", closed_port());
+    let run = run_cmd(script(dir.path()).args(["quick", "--host", &host]));
+    assert_eq!(run.code, 2, "{}", run.output());
+    assert!(
+        run.stderr.contains(&format!("nothing answers at {host}")),
+        "{}",
+        run.output()
+    );
+    assert!(
+        result_dirs(dir.path()).is_empty(),
+        "no results folder for a run that never started"
+    );
+    let run = run_cmd(script(dir.path()).args(["sprint"]));
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("unknown preset 'sprint'"),
+        "{}",
+        run.output()
+    );
+    let run = run_cmd(script(dir.path()).args(["standard", "many"]));
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("users must be a whole number"),
+        "{}",
+        run.output()
+    );
+}
