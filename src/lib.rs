@@ -3,6 +3,7 @@
 //! Data flows one way: a [`scenario`] is loaded and validated, the [`engine`] runs it and
 //! records into [`stats`], and [`report`] turns the statistics into files and tables.
 
+pub mod check;
 pub mod cli;
 pub mod demo;
 pub mod engine;

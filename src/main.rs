@@ -9,6 +9,11 @@ fn main() -> ExitCode {
     let code = match cli::parse(std::env::args_os().collect(), &Environment::process()) {
         Ok(Command::Run(settings)) => locusta::run::execute(&settings),
         Ok(Command::Demo(args)) => locusta::demo::run(&args),
+        Ok(Command::Check(args)) => locusta::check::check(&args),
+        Ok(Command::Schema) => {
+            to_stdout(&locusta::check::schema_text());
+            0
+        }
         Ok(Command::Print(text)) => {
             to_stdout(&text);
             0

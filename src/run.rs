@@ -15,7 +15,7 @@ use crate::machine::{self, Machine};
 use crate::report::console::{self, Rates};
 use crate::report::csv::CsvFiles;
 use crate::report::{run_sheet, scenario as scenario_report};
-use crate::scenario::{self, Scenario, TagFilter, select};
+use crate::scenario::{self, Scenario, TagFilter, plan, select};
 use crate::stats::{Stats, unix_now};
 
 /// Exit code for bad arguments, an unusable scenario, or a run that cannot start.
@@ -55,8 +55,8 @@ pub fn execute(settings: &Settings) -> i32 {
         exclude: settings.exclude_tags.clone(),
     };
     if settings.show_task_ratio || settings.show_task_ratio_json {
-        let per_class = select::ratios(&scenario, &types, settings.users, &tags, false);
-        let total = select::ratios(&scenario, &types, settings.users, &tags, true);
+        let per_class = plan::ratios(&scenario, &types, settings.users, &tags, false);
+        let total = plan::ratios(&scenario, &types, settings.users, &tags, true);
         if settings.show_task_ratio {
             console::to_stdout(&scenario_report::ratio_tables(&per_class, &total));
         }
@@ -85,6 +85,8 @@ pub fn execute(settings: &Settings) -> i32 {
         host: settings.host.clone(),
         user_types: types,
         tags,
+        insecure: settings.insecure,
+        ca_file: settings.ca_file.clone(),
     };
     let started = unix_now();
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());

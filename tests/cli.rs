@@ -30,7 +30,7 @@ fn bad_scenario_files_name_file_line_and_column() {
     );
     assert_usage_error(
         &locusta_line(d, "-f broken.yaml -t 1s"),
-        "broken.yaml:4:1: this is not valid YAML: while parsing a node, did not find expected node content",
+        "broken.yaml:4:1: did not find expected node content, while parsing a flow node",
     );
     write(
         d,
@@ -57,7 +57,7 @@ fn bad_scenario_files_name_file_line_and_column() {
     );
     assert_usage_error(
         &locusta_line(d, "-f type.yaml"),
-        "type.yaml:3:13: users.A.weight: invalid type: string \"lots\", expected f64",
+        "type.yaml:3:5: users.A.weight: expected a number, found the text \"lots\"",
     );
     write(
         d,

@@ -20,6 +20,8 @@ use layers::{Entry, Value};
 
 const OTHER_COMMANDS: &str = "\
 Other commands:
+  locusta check FILE ...       Check scenario files without running them: every problem, located
+  locusta schema               Print the scenario format as a JSON Schema (for editors)
   locusta demo [--port 8000]   Run the built-in demo target (a CisTrade-like web app)
 
 Examples:
@@ -35,7 +37,7 @@ locust.conf, locusta.conf, pyproject.toml [tool.locust] or --config FILE, as in 
 #[command(
     name = "locusta",
     about = "Load-test a web application with a YAML scenario; Locust's command line and output files.",
-    override_usage = "locusta [OPTIONS] [USER_TYPE ...]\n       locusta demo [--port 8000]",
+    override_usage = "locusta [OPTIONS] [USER_TYPE ...]\n       locusta check FILE ...\n       locusta schema\n       locusta demo [--port 8000]",
     after_help = OTHER_COMMANDS,
     disable_version_flag = true,
     infer_long_args = true,
@@ -112,6 +114,14 @@ pub struct RunArgs {
     /// Reset statistics once all users have spawned
     #[arg(long = "reset-stats", help_heading = "Request statistics options")]
     pub reset_stats: bool,
+
+    /// Accept any TLS certificate of the target (self-signed test servers)
+    #[arg(long, help_heading = "Common options")]
+    pub insecure: bool,
+
+    /// Trust the PEM certificates in FILE too, besides the system's
+    #[arg(long = "ca-file", value_name = "FILE", help_heading = "Common options")]
+    pub ca_file: Option<String>,
 
     /// Write the run's data sheet (the CisTrade guide's template, filled in) to FILE at the end
     #[arg(
@@ -192,6 +202,7 @@ impl RunArgs {
             tags,
             exclude_tags,
             csv,
+            ca_file,
             run_sheet,
             loglevel,
             logfile,
@@ -220,6 +231,8 @@ pub struct Settings {
     pub only_summary: bool,
     pub reset_stats: bool,
     pub run_sheet: Option<PathBuf>,
+    pub insecure: bool,
+    pub ca_file: Option<PathBuf>,
     pub stop_timeout: Duration,
     pub exit_code_on_error: i32,
     pub loglevel: String,
@@ -260,11 +273,26 @@ fn non_negative(s: &str) -> Result<f64, String> {
     }
 }
 
+/// `locusta check`: validate scenario files without running them.
+#[derive(Parser, Debug, Clone, PartialEq)]
+#[command(
+    name = "locusta check",
+    about = "Check scenario files without running them: every problem, with file, line and column"
+)]
+pub struct CheckArgs {
+    /// The scenario files
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Run(Box<Settings>),
     Demo(DemoArgs),
+    Check(CheckArgs),
+    /// Print the scenario format's JSON Schema.
+    Schema,
     /// Help or version text, for stdout.
     Print(String),
 }
@@ -467,6 +495,8 @@ impl RunArgs {
             only_summary: flag(self.only_summary, "only-summary"),
             reset_stats: flag(self.reset_stats, "reset-stats"),
             run_sheet: self.run_sheet.map(PathBuf::from),
+            insecure: flag(self.insecure, "insecure"),
+            ca_file: self.ca_file.map(PathBuf::from),
             stop_timeout: Duration::from_secs(self.stop_timeout.unwrap_or(0)),
             exit_code_on_error,
             loglevel: self.loglevel.unwrap_or_else(|| "INFO".to_string()),
@@ -485,17 +515,37 @@ fn version_text() -> String {
     format!("locusta {}\n", env!("CARGO_PKG_VERSION"))
 }
 
+/// Parses a subcommand's arguments (after its name) with its own definitions.
+fn subcommand<T: Parser>(
+    name: &str,
+    args: Vec<OsString>,
+    wrap: impl FnOnce(T) -> Command,
+) -> Result<Command, UsageError> {
+    let argv =
+        std::iter::once(OsString::from(format!("locusta {name}"))).chain(args.into_iter().skip(2));
+    match T::try_parse_from(argv) {
+        Ok(a) => Ok(wrap(a)),
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp) => Ok(Command::Print(e.to_string())),
+        Err(e) => Err(usage_error(&e)),
+    }
+}
+
+/// `locusta schema` takes no arguments.
+#[derive(Parser)]
+#[command(
+    name = "locusta schema",
+    about = "Print the scenario format as a JSON Schema"
+)]
+struct SchemaArgs {}
+
 /// Parses a command line (`args[0]` is the program name).
 pub fn parse(args: Vec<OsString>, env: &Environment<'_>) -> Result<Command, UsageError> {
-    if args.get(1).is_some_and(|a| a == "demo") {
-        let rest = std::iter::once(OsString::from("locusta demo")).chain(args.into_iter().skip(2));
-        return match DemoArgs::try_parse_from(rest) {
-            Ok(d) => Ok(Command::Demo(d)),
-            Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp) => {
-                Ok(Command::Print(e.to_string()))
-            }
-            Err(e) => Err(usage_error(&e)),
-        };
+    // Subcommands count only in first position, so they never clash with user type names.
+    match args.get(1).and_then(|a| a.to_str()) {
+        Some("demo") => return subcommand("demo", args, Command::Demo),
+        Some("check") => return subcommand("check", args, Command::Check),
+        Some("schema") => return subcommand("schema", args, |_: SchemaArgs| Command::Schema),
+        _ => {}
     }
     let cli = match RunArgs::try_parse_from(args) {
         Ok(cli) => cli,

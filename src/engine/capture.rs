@@ -1,18 +1,38 @@
 //! Taking values out of a response into the user's variables.
 
 use cookie_store::CookieStore;
+use rand::{RngExt, rngs::SmallRng};
 
 use super::http::Response;
-use crate::scenario::{Capture, CaptureSource, Variables};
+use crate::scenario::{Capture, CaptureSource, Pick, Value, Variables};
 
-/// Whether any capture reads the body (so it must be kept, not only counted).
-pub fn needs_body(captures: &[Capture]) -> bool {
-    captures.iter().any(|c| {
-        matches!(
-            c.source,
-            CaptureSource::Json { .. } | CaptureSource::Regex(_)
-        )
-    })
+/// The response body, parsed at most once however many captures read it.
+struct Parsed<'a> {
+    resp: &'a Response,
+    text: Option<std::borrow::Cow<'a, str>>,
+    json: Option<Option<serde_json::Value>>,
+    html: Option<scraper::Html>,
+}
+
+impl<'a> Parsed<'a> {
+    fn text(&mut self) -> &str {
+        self.text
+            .get_or_insert_with(|| String::from_utf8_lossy(&self.resp.body))
+    }
+
+    fn json(&mut self) -> Option<&serde_json::Value> {
+        self.json
+            .get_or_insert_with(|| serde_json::from_slice(&self.resp.body).ok())
+            .as_ref()
+    }
+
+    fn html(&mut self) -> &scraper::Html {
+        if self.html.is_none() {
+            let doc = scraper::Html::parse_document(self.text());
+            self.html = Some(doc);
+        }
+        self.html.as_ref().expect("parsed above")
+    }
 }
 
 fn json_text(v: &serde_json::Value) -> String {
@@ -22,6 +42,63 @@ fn json_text(v: &serde_json::Value) -> String {
     }
 }
 
+/// Every match of one capture, or why there is none.
+fn matches(c: &Capture, parsed: &mut Parsed<'_>, jar: &CookieStore) -> Result<Vec<String>, String> {
+    let found: Vec<String> = match &c.source {
+        CaptureSource::Header(h) => parsed
+            .resp
+            .headers
+            .get_all(h)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect(),
+        CaptureSource::Cookie(name) => jar
+            .get_request_values(&parsed.resp.url)
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.to_string())
+            .collect(),
+        CaptureSource::Json { path, source } => match parsed.json() {
+            None => return Err(format!("`{source}`: the response body is not JSON")),
+            Some(value) => path.query(value).all().into_iter().map(json_text).collect(),
+        },
+        CaptureSource::Regex { regex, group } => {
+            let text = parsed.text().to_string();
+            regex
+                .captures_iter(&text)
+                .filter_map(|m| {
+                    let g = group.unwrap_or(if m.len() > 1 { 1 } else { 0 });
+                    m.get(g).map(|x| x.as_str().to_string())
+                })
+                .collect()
+        }
+        CaptureSource::Html { selector, attr, .. } => parsed
+            .html()
+            .select(selector)
+            .filter_map(|el| match attr {
+                Some(a) => el.value().attr(a).map(String::from),
+                None => Some(el.text().collect::<String>().trim().to_string()),
+            })
+            .collect(),
+    };
+    if found.is_empty() {
+        let what = match &c.source {
+            CaptureSource::Header(h) => format!("no `{h}` header in the response"),
+            CaptureSource::Cookie(name) => {
+                format!("no cookie `{name}` in the response or the user's cookie jar")
+            }
+            CaptureSource::Json { source, .. } => {
+                format!("`{source}` matched nothing in the response")
+            }
+            CaptureSource::Regex { regex, .. } => {
+                format!("regex `{}` found no match in the response", regex.as_str())
+            }
+            CaptureSource::Html { source, .. } => format!("{source} is not in the response"),
+        };
+        return Err(what);
+    }
+    Ok(found)
+}
+
 /// Applies every capture; the first one that finds nothing is reported (the request then
 /// counts as failed) but the others still run, so one miss does not hide the rest.
 pub fn apply(
@@ -29,51 +106,29 @@ pub fn apply(
     resp: &Response,
     jar: &CookieStore,
     vars: &mut Variables,
+    rng: &mut SmallRng,
 ) -> Result<(), String> {
+    let mut parsed = Parsed {
+        resp,
+        text: None,
+        json: None,
+        html: None,
+    };
     let mut first_miss: Option<String> = None;
-    let mut json: Option<Result<serde_json::Value, ()>> = None;
     for c in captures {
-        let found = match &c.source {
-            CaptureSource::Header(h) => resp
-                .headers
-                .get(h)
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                .ok_or_else(|| format!("no `{h}` header in the response")),
-            CaptureSource::Cookie(name) => jar
-                .get_request_values(&resp.url)
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.to_string())
-                .ok_or_else(|| {
-                    format!("no cookie `{name}` in the response or the user's cookie jar")
-                }),
-            CaptureSource::Json { path, source } => {
-                let parsed =
-                    json.get_or_insert_with(|| serde_json::from_slice(&resp.body).map_err(|_| ()));
-                match parsed {
-                    Err(()) => Err(format!("`{source}`: the response body is not JSON")),
-                    Ok(value) => path
-                        .query(value)
-                        .first()
-                        .map(json_text)
-                        .ok_or_else(|| format!("`{source}` matched nothing in the response")),
-                }
+        match matches(c, &mut parsed, jar) {
+            Ok(mut found) => {
+                let value = match c.pick {
+                    Pick::First => Value::Text(found.swap_remove(0)),
+                    Pick::Last => Value::Text(found.pop().expect("not empty")),
+                    Pick::Random => {
+                        let i = rng.random_range(0..found.len());
+                        Value::Text(found.swap_remove(i))
+                    }
+                    Pick::All => Value::List(found),
+                };
+                vars.set(&c.variable, value);
             }
-            CaptureSource::Regex(re) => {
-                let text = String::from_utf8_lossy(&resp.body);
-                re.captures(&text)
-                    .map(|m| {
-                        m.get(1)
-                            .unwrap_or_else(|| m.get(0).expect("group 0 always exists"))
-                            .as_str()
-                            .to_string()
-                    })
-                    .ok_or_else(|| {
-                        format!("regex `{}` found no match in the response", re.as_str())
-                    })
-            }
-        };
-        match found {
-            Ok(value) => vars.set(&c.variable, value),
             Err(why) => {
                 first_miss.get_or_insert(format!("capture `{}`: {why}", c.variable));
             }

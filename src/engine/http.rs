@@ -27,12 +27,21 @@ const MAX_KEPT_BODY: usize = 64 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
     pub user_agent: String,
+    /// Speak HTTP/2 without negotiating it (h2c on http://).
+    pub http2_prior_knowledge: bool,
+    /// Accept any TLS certificate (`--insecure`).
+    pub insecure: bool,
+    /// Extra root certificates, PEM (`--ca-file`).
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
             user_agent: format!("locusta/{}", env!("CARGO_PKG_VERSION")),
+            http2_prior_knowledge: false,
+            insecure: false,
+            ca_pem: None,
         }
     }
 }
@@ -48,10 +57,53 @@ pub struct Prepared {
     pub method: Method,
     pub url: Url,
     pub headers: HeaderMap,
-    pub body: Option<Bytes>,
+    pub body: PreparedBody,
     pub timeout: Duration,
-    /// Whether the caller needs the body (captures); otherwise it is only counted.
+    pub follow_redirects: bool,
+    /// Whether the caller reads the body (captures, checks); otherwise it is only counted.
     pub keep_body: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum PreparedBody {
+    None,
+    Bytes(Bytes),
+    /// Rebuilt for every hop, since a multipart form is consumed by sending it.
+    Multipart(Vec<(String, MultipartPart)>),
+}
+
+#[derive(Debug, Clone)]
+pub enum MultipartPart {
+    Text(String),
+    File {
+        bytes: Bytes,
+        filename: String,
+        content_type: String,
+    },
+}
+
+fn multipart_form(parts: &[(String, MultipartPart)]) -> Result<reqwest::multipart::Form, String> {
+    let mut form = reqwest::multipart::Form::new();
+    for (name, part) in parts {
+        form = match part {
+            MultipartPart::Text(v) => form.text(name.clone(), v.clone()),
+            MultipartPart::File {
+                bytes,
+                filename,
+                content_type,
+            } => {
+                let p = reqwest::multipart::Part::stream_with_length(
+                    reqwest::Body::from(bytes.clone()),
+                    bytes.len() as u64,
+                )
+                .file_name(filename.clone())
+                .mime_str(content_type)
+                .map_err(|e| format!("multipart part `{name}`: {e}"))?;
+                form.part(name.clone(), p)
+            }
+        };
+    }
+    Ok(form)
 }
 
 /// The final response, after any redirects.
@@ -81,7 +133,24 @@ pub struct Exchange {
 
 impl HttpClient {
     pub fn new(options: &ClientOptions) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if options.http2_prior_knowledge {
+            builder = builder.http2_prior_knowledge();
+        }
+        if options.insecure {
+            builder = builder.tls_danger_accept_invalid_certs(true);
+        }
+        if let Some(pem) = &options.ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| format!("cannot read the CA certificates: {e}"))?;
+            if certs.is_empty() {
+                return Err("the CA file holds no PEM certificate".to_string());
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder
             .redirect(reqwest::redirect::Policy::none())
             // A load tester must not resend on its own: that hides failures and adds load.
             .retry(reqwest::retry::never())
@@ -123,6 +192,7 @@ impl HttpClient {
             mut headers,
             mut body,
             timeout,
+            follow_redirects,
             keep_body,
         } = req;
         for _ in 0..=MAX_REDIRECTS {
@@ -137,8 +207,12 @@ impl HttpClient {
                 .request(method.clone(), url.clone())
                 .headers(hop_headers)
                 .timeout(remaining);
-            if let Some(b) = &body {
-                builder = builder.body(b.clone());
+            match &body {
+                PreparedBody::None => {}
+                PreparedBody::Bytes(b) => builder = builder.body(b.clone()),
+                PreparedBody::Multipart(parts) => {
+                    builder = builder.multipart(multipart_form(parts).map_err(TransportError)?)
+                }
             }
             let mut resp = builder
                 .send()
@@ -151,10 +225,9 @@ impl HttpClient {
                 .get(LOCATION)
                 .and_then(|l| l.to_str().ok())
                 .and_then(|l| url.join(l).ok());
-            if let (true, Some(next)) = (
-                status.is_redirection() && status != StatusCode::NOT_MODIFIED,
-                location,
-            ) {
+            let redirect =
+                follow_redirects && status.is_redirection() && status != StatusCode::NOT_MODIFIED;
+            if let (true, Some(next)) = (redirect, location) {
                 // Read the (usually tiny) body so the connection goes back to the pool.
                 while let Ok(Some(_)) = resp.chunk().await {}
                 let to_get = match status {
@@ -164,7 +237,7 @@ impl HttpClient {
                 };
                 if to_get {
                     method = Method::GET;
-                    body = None;
+                    body = PreparedBody::None;
                     headers.remove(CONTENT_TYPE);
                     headers.remove(CONTENT_LENGTH);
                 }

@@ -4,11 +4,11 @@
 //! it never formats reports.
 
 mod capture;
+mod checks;
 pub mod dispatch;
 pub mod http;
 mod runner;
-pub mod tasks;
 mod user;
 pub mod wait;
 
-pub use runner::{DEFAULT_TIMEOUT, ON_STOP_GRACE, RunConfig, Runner};
+pub use runner::{ON_STOP_GRACE, RunConfig, Runner};

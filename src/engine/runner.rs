@@ -13,26 +13,26 @@ use tokio_util::sync::CancellationToken;
 
 use super::dispatch::{DispatchType, Dispatcher};
 use super::http::{ClientOptions, HttpClient};
-use super::tasks::TaskTable;
 use super::user::{RunContext, VirtualUser};
-use crate::scenario::{Scenario, Step, TagFilter, TaskAction};
+use crate::scenario::plan::{self, UserPlan};
+use crate::scenario::{Scenario, TagFilter};
 use crate::stats::Stats;
 
 /// After users are told to stop for good, their `on_stop` steps get this long before the
 /// remaining users are aborted, so a target that hangs cannot hold the run open.
 pub const ON_STOP_GRACE: Duration = Duration::from_secs(10);
 
-/// Default request timeout. python-requests has none at all, which lets one hung connection
-/// freeze a user forever; a minute is what Locust's FastHttpUser uses.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RunConfig {
     /// `-H/--host`: replaces every user type's host.
     pub host: Option<String>,
     /// Indices of the user types that may run.
     pub user_types: Vec<usize>,
     pub tags: TagFilter,
+    /// `--insecure`: accept any TLS certificate.
+    pub insecure: bool,
+    /// `--ca-file`: trust these PEM certificates too.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 struct Running {
@@ -59,18 +59,6 @@ pub struct Runner {
     abort: CancellationToken,
 }
 
-/// Whether any request a user type can reach is a relative path (and so needs a host).
-fn needs_host(scenario: &Scenario, user: usize) -> bool {
-    let u = &scenario.user_types[user];
-    let steps_relative = |steps: &[Step]| steps.iter().any(|Step::Request(r)| !r.absolute);
-    steps_relative(&u.on_start)
-        || steps_relative(&u.on_stop)
-        || u.tasks.iter().any(|t| match &t.action {
-            TaskAction::Steps(steps) => steps_relative(steps),
-            TaskAction::UseTasksOf(other) => needs_host(scenario, *other),
-        })
-}
-
 impl Runner {
     /// Prepares a run: the HTTP client, each type's task table and host. Fails with a message
     /// for the user when nothing could run.
@@ -79,8 +67,22 @@ impl Runner {
         config: &RunConfig,
         stats: Arc<Stats>,
     ) -> Result<Runner, String> {
-        let client = HttpClient::new(&ClientOptions::default())?;
-        let mut tables = vec![TaskTable::default(); scenario.user_types.len()];
+        let ca_pem = match &config.ca_file {
+            Some(path) => Some(
+                std::fs::read(path)
+                    .map_err(|e| format!("cannot read --ca-file {}: {e}", path.display()))?,
+            ),
+            None => None,
+        };
+        let client = HttpClient::new(&ClientOptions {
+            http2_prior_knowledge: scenario.http2,
+            insecure: config.insecure,
+            ca_pem,
+            ..ClientOptions::default()
+        })?;
+        let mut plans: Vec<UserPlan> = (0..scenario.user_types.len())
+            .map(|_| UserPlan::default())
+            .collect();
         let mut hosts = vec![None; scenario.user_types.len()];
         let mut dispatch = Vec::new();
         for &i in &config.user_types {
@@ -88,8 +90,8 @@ impl Runner {
             if u.weight <= 0.0 && u.fixed_count == 0 {
                 continue;
             }
-            let table = TaskTable::build(&scenario, i, &[], &config.tags);
-            if table.is_empty() {
+            let plan = plan::build(&scenario, i, &config.tags);
+            if plan.tasks.is_empty() {
                 tracing::warn!(
                     target: "locusta.main",
                     "{} had no tasks left after filtering, it will not be spawned",
@@ -102,14 +104,14 @@ impl Runner {
                 .clone()
                 .or_else(|| u.host.clone())
                 .or_else(|| scenario.host.clone());
-            if hosts[i].is_none() && needs_host(&scenario, i) {
+            if hosts[i].is_none() && plan.needs_host() {
                 return Err(format!(
                     "You must specify the base host. Either in the host attribute of user `{}` or of the scenario, \
                      or on the command line using the --host option.",
                     u.name
                 ));
             }
-            tables[i] = table;
+            plans[i] = plan;
             dispatch.push(DispatchType {
                 index: i,
                 name: u.name.clone(),
@@ -122,9 +124,8 @@ impl Runner {
         }
         let per_type = vec![0; scenario.user_types.len()];
         let ctx = RunContext {
-            default_timeout: scenario.default_timeout.unwrap_or(DEFAULT_TIMEOUT),
             scenario,
-            tables,
+            plans,
             hosts,
             client,
             stats,
@@ -182,7 +183,12 @@ impl Runner {
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
             let stop = CancellationToken::new();
             let kill = CancellationToken::new();
-            let user = VirtualUser::new(id, t, rand::make_rng::<SmallRng>());
+            let user = VirtualUser::new(
+                id,
+                t,
+                rand::make_rng::<SmallRng>(),
+                self.ctx.scenario.feeders.len(),
+            );
             let join = tokio::spawn(user.run(self.ctx.clone(), stop.clone(), kill.clone()));
             state.users.push(Running {
                 user_type: t,

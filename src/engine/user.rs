@@ -1,25 +1,27 @@
 //! One virtual user: `on_start`, then weighted tasks with waits until told to stop, then
-//! `on_stop`. Each user is a tokio task with its own cookies, captured values and random source.
+//! `on_stop`. Each user is a tokio task with its own cookies, captured values, feeder rows and
+//! random source.
 
 use std::sync::Arc;
-use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use cookie_store::CookieStore;
-use http::header::CONTENT_TYPE;
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue};
+use rand::RngExt;
 use rand::rngs::SmallRng;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use super::capture;
-use super::http::{HttpClient, Prepared, Response};
-use super::tasks::TaskTable;
+use super::http::{HttpClient, MultipartPart, Prepared, PreparedBody};
 use super::wait::{Pacer, next_wait};
-use crate::pyfmt;
+use super::{capture, checks};
+use crate::scenario::plan::{Node, UserPlan};
 use crate::scenario::{
-    Body, RenderEnv, RequestSpec, Scenario, Step, TaskAction, UnsetVariable, Variables,
+    Auth, Body, FeederScope, Part, RenderEnv, RenderError, RequestSpec, Scenario, Variables,
 };
 use crate::stats::{RequestSample, Stats, unix_now};
 
@@ -30,13 +32,12 @@ const LOGGED_EXCEPTIONS: u64 = 5;
 /// What every user of a run shares.
 pub struct RunContext {
     pub scenario: Arc<Scenario>,
-    /// Per user type (by index): the tasks it picks from, after tag filtering.
-    pub tables: Vec<TaskTable>,
+    /// Per user type (by index): what it runs, after tag filtering.
+    pub plans: Vec<UserPlan>,
     /// Per user type: the base URL for relative paths (`-H` > the type's host > the file's).
     pub hosts: Vec<Option<String>>,
     pub client: HttpClient,
     pub stats: Arc<Stats>,
-    pub default_timeout: Duration,
 }
 
 pub struct VirtualUser {
@@ -46,13 +47,17 @@ pub struct VirtualUser {
     vars: Variables,
     cookies: CookieStore,
     pacer: Pacer,
+    /// Tasks started so far (`{{ iteration }}`).
+    iteration: u64,
+    /// The row this user holds of each data feeder.
+    rows: Vec<Option<usize>>,
 }
 
 /// Why a step did not complete: the rest of the task (or flow) is skipped.
 struct StepAborted;
 
 impl VirtualUser {
-    pub fn new(id: u64, user_type: usize, rng: SmallRng) -> Self {
+    pub fn new(id: u64, user_type: usize, rng: SmallRng, feeders: usize) -> Self {
         VirtualUser {
             id,
             user_type,
@@ -60,6 +65,8 @@ impl VirtualUser {
             vars: Variables::default(),
             cookies: CookieStore::default(),
             pacer: Pacer::new(Instant::now()),
+            iteration: 0,
+            rows: vec![None; feeders],
         }
     }
 
@@ -71,11 +78,11 @@ impl VirtualUser {
         stop: CancellationToken,
         kill: CancellationToken,
     ) {
-        let user_type = &ctx.scenario.user_types[self.user_type];
+        let plan = &ctx.plans[self.user_type];
         let started = tokio::select! {
             biased;
             _ = kill.cancelled() => false,
-            _ = self.run_steps(&ctx, &user_type.on_start) => true,
+            _ = self.run_sequence(&ctx, &plan.on_start) => true,
         };
         if started {
             tokio::select! {
@@ -84,20 +91,19 @@ impl VirtualUser {
                 _ = self.task_loop(&ctx, &stop) => {}
             }
         }
-        let _ = self.run_steps(&ctx, &user_type.on_stop).await;
+        let _ = self.run_sequence(&ctx, &plan.on_stop).await;
     }
 
     async fn task_loop(&mut self, ctx: &RunContext, stop: &CancellationToken) {
         let wait_time = ctx.scenario.user_types[self.user_type].wait_time;
-        let table = &ctx.tables[self.user_type];
+        let plan = &ctx.plans[self.user_type];
         loop {
             if stop.is_cancelled() {
                 return;
             }
-            if let Some((user, task)) = table.pick(&mut self.rng)
-                && let TaskAction::Steps(steps) = &ctx.scenario.user_types[user].tasks[task].action
-            {
-                let _ = self.run_steps(ctx, steps).await;
+            if let Some(task) = plan.tasks.pick(&mut self.rng) {
+                self.start_iteration(ctx);
+                let _ = self.run_node(ctx, task).await;
             }
             let wait = next_wait(&wait_time, &mut self.rng, &mut self.pacer, Instant::now());
             tokio::select! {
@@ -108,13 +114,46 @@ impl VirtualUser {
         }
     }
 
-    async fn run_steps(&mut self, ctx: &RunContext, steps: &[Step]) -> Result<(), StepAborted> {
-        for step in steps {
-            match step {
-                Step::Request(spec) => self.request(ctx, spec).await?,
+    /// A new task: count it, and let go of rows held per iteration.
+    fn start_iteration(&mut self, ctx: &RunContext) {
+        self.iteration += 1;
+        for (row, feeder) in self.rows.iter_mut().zip(&ctx.scenario.feeders) {
+            if feeder.per == FeederScope::Iteration {
+                *row = None;
             }
         }
+    }
+
+    async fn run_sequence(&mut self, ctx: &RunContext, nodes: &[Node]) -> Result<(), StepAborted> {
+        for node in nodes {
+            self.run_node(ctx, node).await?;
+        }
         Ok(())
+    }
+
+    /// Runs one node. Requests, the common case, run inline; nested structure goes through a
+    /// boxed future, which recursion in async code needs.
+    async fn run_node(&mut self, ctx: &RunContext, node: &Node) -> Result<(), StepAborted> {
+        match node {
+            Node::Request(spec) => self.request(ctx, spec).await,
+            Node::Wait(w) => {
+                let d = next_wait(w, &mut self.rng, &mut self.pacer, Instant::now());
+                tokio::time::sleep(d).await;
+                Ok(())
+            }
+            Node::Flow(nodes) => Box::pin(self.run_sequence(ctx, nodes)).await,
+            Node::Choice(choices) => match choices.pick(&mut self.rng) {
+                Some(n) => Box::pin(self.run_node(ctx, n)).await,
+                None => Ok(()),
+            },
+            Node::Repeat { min, max, node } => {
+                let times = self.rng.random_range(*min..=*max);
+                for _ in 0..times {
+                    Box::pin(self.run_node(ctx, node)).await?;
+                }
+                Ok(())
+            }
+        }
     }
 
     async fn request(&mut self, ctx: &RunContext, spec: &RequestSpec) -> Result<(), StepAborted> {
@@ -130,12 +169,23 @@ impl VirtualUser {
         let (content_length, error) = match &exchange.result {
             Err(e) => (exchange.partial_len, Some(e.0.clone())),
             Ok(resp) => {
-                let status_error = status_error(spec, resp);
-                let capture_miss =
-                    capture::apply(&spec.captures, resp, &self.cookies, &mut self.vars)
-                        .err()
-                        .map(|why| pyfmt::exception("CatchResponseError", &why));
-                (resp.body_len, status_error.or(capture_miss))
+                let failed = checks::failure(
+                    &spec.checks,
+                    resp.status,
+                    &resp.body,
+                    exchange.elapsed,
+                    &spec.name,
+                );
+                let capture_miss = capture::apply(
+                    &spec.captures,
+                    resp,
+                    &self.cookies,
+                    &mut self.vars,
+                    &mut self.rng,
+                )
+                .err()
+                .map(|why| crate::pyfmt::exception("CatchResponseError", &why));
+                (resp.body_len, failed.or(capture_miss))
             }
         };
         ctx.stats.record(&RequestSample {
@@ -150,17 +200,16 @@ impl VirtualUser {
     }
 
     fn prepare(&mut self, ctx: &RunContext, spec: &RequestSpec) -> Result<Prepared, String> {
-        let unset = |UnsetVariable(name): UnsetVariable| {
-            format!(
-                "`{{{{ {name} }}}}` has no value yet: the step that captures it has not succeeded for this user"
-            )
-        };
+        let text = |e: RenderError| e.to_string();
         let mut env = RenderEnv {
             vars: &self.vars,
             user_id: self.id,
+            iteration: self.iteration,
             rng: &mut self.rng,
+            feeders: &ctx.scenario.feeders,
+            rows: &mut self.rows,
         };
-        let rendered = spec.url.render(&mut env).map_err(unset)?;
+        let rendered = spec.url.render(&mut env).map_err(text)?;
         let mut url = if spec.absolute {
             Url::parse(&rendered)
         } else {
@@ -176,36 +225,75 @@ impl VirtualUser {
         if !spec.query.is_empty() {
             let mut pairs = url.query_pairs_mut();
             for (k, t) in &spec.query {
-                pairs.append_pair(k, &t.render(&mut env).map_err(unset)?);
+                pairs.append_pair(k, &t.render(&mut env).map_err(text)?);
             }
         }
-        let mut headers = HeaderMap::with_capacity(spec.headers.len() + 1);
+        let mut headers = HeaderMap::with_capacity(spec.headers.len() + 2);
         for (name, t) in &spec.headers {
-            let value = t.render(&mut env).map_err(unset)?;
+            let value = t.render(&mut env).map_err(text)?;
             let value = HeaderValue::from_str(&value)
                 .map_err(|_| format!("header `{name}`: `{value}` is not a valid header value"))?;
             headers.insert(name.clone(), value);
         }
+        if let Some(auth) = &spec.auth {
+            let value = match auth {
+                Auth::Basic(user, password) => {
+                    let pair = format!(
+                        "{}:{}",
+                        user.render(&mut env).map_err(text)?,
+                        password.render(&mut env).map_err(text)?
+                    );
+                    format!("Basic {}", BASE64.encode(pair))
+                }
+                Auth::Bearer(token) => format!("Bearer {}", token.render(&mut env).map_err(text)?),
+            };
+            let value = HeaderValue::from_str(&value)
+                .map_err(|_| "auth: the credentials are not valid header text".to_string())?;
+            headers.insert(AUTHORIZATION, value);
+        }
         let (body, content_type) = match &spec.body {
-            Body::None => (None, None),
+            Body::None => (PreparedBody::None, None),
             Body::Form(fields) => {
                 let mut form = url::form_urlencoded::Serializer::new(String::new());
                 for (k, t) in fields {
-                    form.append_pair(k, &t.render(&mut env).map_err(unset)?);
+                    form.append_pair(k, &t.render(&mut env).map_err(text)?);
                 }
                 (
-                    Some(Bytes::from(form.finish())),
+                    PreparedBody::Bytes(Bytes::from(form.finish())),
                     Some("application/x-www-form-urlencoded"),
                 )
             }
             Body::Json(j) => {
-                let value = j.render(&mut env).map_err(unset)?;
+                let value = j.render(&mut env).map_err(text)?;
                 (
-                    Some(Bytes::from(value.to_string())),
+                    PreparedBody::Bytes(Bytes::from(value.to_string())),
                     Some("application/json"),
                 )
             }
-            Body::Raw(t) => (Some(Bytes::from(t.render(&mut env).map_err(unset)?)), None),
+            Body::Raw(t) => (
+                PreparedBody::Bytes(Bytes::from(t.render(&mut env).map_err(text)?)),
+                None,
+            ),
+            Body::File(bytes) => (PreparedBody::Bytes(bytes.clone()), None),
+            Body::Multipart(parts) => {
+                let mut out = Vec::with_capacity(parts.len());
+                for (name, part) in parts {
+                    let p = match part {
+                        Part::Text(t) => MultipartPart::Text(t.render(&mut env).map_err(text)?),
+                        Part::File {
+                            bytes,
+                            filename,
+                            content_type,
+                        } => MultipartPart::File {
+                            bytes: bytes.clone(),
+                            filename: filename.clone(),
+                            content_type: content_type.clone(),
+                        },
+                    };
+                    out.push((name.clone(), p));
+                }
+                (PreparedBody::Multipart(out), None)
+            }
         };
         if let Some(ct) = content_type
             && !headers.contains_key(CONTENT_TYPE)
@@ -217,8 +305,9 @@ impl VirtualUser {
             url,
             headers,
             body,
-            timeout: spec.timeout.unwrap_or(ctx.default_timeout),
-            keep_body: capture::needs_body(&spec.captures),
+            timeout: spec.timeout,
+            follow_redirects: spec.follow_redirects,
+            keep_body: spec.keep_body,
         })
     }
 
@@ -232,57 +321,5 @@ impl VirtualUser {
         if ctx.stats.record_exception(message, &traceback) <= LOGGED_EXCEPTIONS {
             tracing::error!(target: "locusta.user.task", "{message}\n{traceback}");
         }
-    }
-}
-
-/// Locust's rule: 400-599 fails with requests' `HTTPError` text (naming the request by its
-/// statistics name, as Locust does). With `expect.status`, only the listed statuses pass.
-fn status_error(spec: &RequestSpec, resp: &Response) -> Option<String> {
-    let code = resp.status.as_u16();
-    match &spec.expect_status {
-        Some(expected) if expected.contains(&code) => None,
-        Some(expected) => {
-            let wanted: Vec<String> = expected.iter().map(u16::to_string).collect();
-            Some(pyfmt::exception(
-                "CatchResponseError",
-                &format!("expected status {}, got {code}", wanted.join(" or ")),
-            ))
-        }
-        None if (400..600).contains(&code) => Some(http_error(resp.status, &spec.name)),
-        None => None,
-    }
-}
-
-fn http_error(status: StatusCode, name: &str) -> String {
-    let kind = if status.is_client_error() {
-        "Client"
-    } else {
-        "Server"
-    };
-    let reason = status.canonical_reason().unwrap_or("");
-    pyfmt::exception(
-        "HTTPError",
-        &format!("{} {kind} Error: {reason} for url: {name}", status.as_u16()),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn http_errors_read_like_python_requests() {
-        assert_eq!(
-            http_error(StatusCode::INTERNAL_SERVER_ERROR, "Portfolio List"),
-            "HTTPError('500 Server Error: Internal Server Error for url: Portfolio List')"
-        );
-        assert_eq!(
-            http_error(StatusCode::NOT_FOUND, "/notfound"),
-            "HTTPError('404 Client Error: Not Found for url: /notfound')"
-        );
-        assert_eq!(
-            http_error(StatusCode::NOT_FOUND, "it's"),
-            "HTTPError(\"404 Client Error: Not Found for url: it's\")"
-        );
     }
 }

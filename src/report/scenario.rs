@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use crate::scenario::Scenario;
-use crate::scenario::select::Ratio;
+use crate::scenario::plan::Ratio;
 
 /// `-l/--list`: the user types in file order.
 pub fn user_list(scenario: &Scenario) -> String {

@@ -1,22 +1,34 @@
 //! Scenario files: the YAML a user writes, checked and compiled into what the engine runs.
 //!
-//! `load` reads a file; every problem found is reported with the file, line and column.
+//! Loading goes in four passes, each reporting everything it finds with file, line and column:
+//! YAML syntax; the JSON Schema derived from `model` (unknown keys, wrong types, all at once);
+//! serde; then `compile`, which checks meaning (names, combinations, captured variables).
 
 mod compile;
 pub mod model;
+pub mod plan;
 pub mod positions;
 pub mod select;
 pub mod template;
+pub mod validate;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{HeaderName, Method};
 
+pub use compile::did_you_mean;
+pub use model::{FeederMode, FeederScope, Pick};
 pub use positions::Pos;
 pub use select::TagFilter;
-pub use template::{RenderEnv, Template, UnsetVariable, Variables};
+pub use template::{Feeder, RenderEnv, RenderError, Template, Value, Variables};
+
+/// Request timeout when nothing sets one. python-requests has none, which lets one hung
+/// connection freeze a user forever; a minute is what Locust's FastHttpUser uses.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A problem in a scenario file, located as precisely as we can.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +70,9 @@ impl std::error::Error for ScenarioError {}
 pub struct Scenario {
     pub path: PathBuf,
     pub host: Option<String>,
-    pub default_timeout: Option<Duration>,
+    /// Speak HTTP/2 without negotiating it.
+    pub http2: bool,
+    pub feeders: Vec<Feeder>,
     /// In file order (`--list` prints them so).
     pub user_types: Vec<UserType>,
 }
@@ -79,10 +93,11 @@ pub struct UserType {
     pub host: Option<String>,
     pub on_start: Vec<Step>,
     pub on_stop: Vec<Step>,
-    pub tasks: Vec<Task>,
+    pub tasks: Vec<Choice>,
 }
 
-/// Locust's wait-time functions (`constant_throughput(n)` is `constant_pacing(1/n)`).
+/// Locust's wait-time functions (`constant_throughput(n)` is `constant_pacing(1/n)`); inside a
+/// flow, `wait:` is a `Constant` or a `Between`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum WaitTime {
     Constant(Duration),
@@ -90,26 +105,33 @@ pub enum WaitTime {
     ConstantPacing(Duration),
 }
 
+/// A weighted alternative: a task, or an item of a `one_of`.
 #[derive(Debug)]
-pub struct Task {
+pub struct Choice {
     /// How `--list`/`--show-task-ratio` name it.
     pub label: String,
     pub weight: u32,
     pub tags: Vec<String>,
-    pub action: TaskAction,
-}
-
-#[derive(Debug)]
-pub enum TaskAction {
-    /// One request, or a flow of them in order.
-    Steps(Vec<Step>),
-    /// Pick one of that user type's tasks (by weight), like a nested Locust TaskSet.
-    UseTasksOf(usize),
+    pub step: Step,
 }
 
 #[derive(Debug)]
 pub enum Step {
-    Request(Box<RequestSpec>),
+    Request(Arc<RequestSpec>),
+    /// Think time inside a flow.
+    Wait(WaitTime),
+    /// Steps in order.
+    Flow(Vec<Step>),
+    /// One alternative, picked by weight.
+    OneOf(Vec<Choice>),
+    /// The step `min..=max` times (a random count when they differ).
+    Repeat {
+        min: u32,
+        max: u32,
+        step: Box<Step>,
+    },
+    /// One of that user type's tasks, picked by weight.
+    Use(usize),
 }
 
 #[derive(Debug)]
@@ -122,12 +144,15 @@ pub struct RequestSpec {
     /// The statistics row; the URL as written unless the step sets `name`.
     pub name: String,
     pub headers: Vec<(HeaderName, Template)>,
+    pub auth: Option<Auth>,
     pub query: Vec<(String, Template)>,
     pub body: Body,
-    /// Statuses that count as success; `None` means Locust's rule (below 400).
-    pub expect_status: Option<Vec<u16>>,
+    pub checks: Checks,
     pub captures: Vec<Capture>,
-    pub timeout: Option<Duration>,
+    pub timeout: Duration,
+    pub follow_redirects: bool,
+    /// Whether captures or checks read the body (otherwise it is only counted).
+    pub keep_body: bool,
     /// Where the step is written, for errors raised while it runs.
     pub origin: Origin,
 }
@@ -145,12 +170,52 @@ impl fmt::Display for Origin {
     }
 }
 
+#[derive(Debug, Clone)]
+pub enum Auth {
+    Basic(Template, Template),
+    Bearer(Template),
+}
+
 #[derive(Debug)]
 pub enum Body {
     None,
     Form(Vec<(String, Template)>),
     Json(JsonTemplate),
     Raw(Template),
+    /// A file's bytes, read when the scenario loads.
+    File(Bytes),
+    Multipart(Vec<(String, Part)>),
+}
+
+#[derive(Debug)]
+pub enum Part {
+    Text(Template),
+    File {
+        bytes: Bytes,
+        filename: String,
+        content_type: String,
+    },
+}
+
+/// Checks on a response beyond its status.
+#[derive(Debug, Default)]
+pub struct Checks {
+    /// Statuses that count as success; `None` means Locust's rule (below 400).
+    pub status: Option<Vec<u16>>,
+    pub body_contains: Vec<String>,
+    pub body_matches: Vec<regex::Regex>,
+    pub json_equals: Vec<(serde_json_path::JsonPath, String, serde_json::Value)>,
+    pub json_exists: Vec<(serde_json_path::JsonPath, String)>,
+    pub max_time: Option<Duration>,
+}
+
+impl Checks {
+    pub fn read_body(&self) -> bool {
+        !(self.body_contains.is_empty()
+            && self.body_matches.is_empty()
+            && self.json_equals.is_empty()
+            && self.json_exists.is_empty())
+    }
 }
 
 /// A JSON value whose strings are templates.
@@ -165,7 +230,7 @@ pub enum JsonTemplate {
 }
 
 impl JsonTemplate {
-    pub fn render(&self, env: &mut RenderEnv<'_>) -> Result<serde_json::Value, UnsetVariable> {
+    pub fn render(&self, env: &mut RenderEnv<'_>) -> Result<serde_json::Value, RenderError> {
         use serde_json::Value;
         Ok(match self {
             JsonTemplate::Null => Value::Null,
@@ -187,11 +252,11 @@ impl JsonTemplate {
         })
     }
 
-    fn variables<'a>(&'a self, out: &mut Vec<&'a str>) {
+    fn templates<'a>(&'a self, out: &mut Vec<&'a Template>) {
         match self {
-            JsonTemplate::String(t) => out.extend(t.variables()),
-            JsonTemplate::Array(items) => items.iter().for_each(|i| i.variables(out)),
-            JsonTemplate::Object(entries) => entries.iter().for_each(|(_, v)| v.variables(out)),
+            JsonTemplate::String(t) => out.push(t),
+            JsonTemplate::Array(items) => items.iter().for_each(|i| i.templates(out)),
+            JsonTemplate::Object(entries) => entries.iter().for_each(|(_, v)| v.templates(out)),
             _ => {}
         }
     }
@@ -201,6 +266,7 @@ impl JsonTemplate {
 pub struct Capture {
     pub variable: String,
     pub source: CaptureSource,
+    pub pick: Pick,
 }
 
 #[derive(Debug)]
@@ -211,28 +277,58 @@ pub enum CaptureSource {
         path: serde_json_path::JsonPath,
         source: String,
     },
-    Regex(regex::Regex),
+    Regex {
+        regex: regex::Regex,
+        group: Option<usize>,
+    },
+    /// HTML elements by CSS selector: their `attr`, or their text.
+    Html {
+        selector: scraper::Selector,
+        source: String,
+        attr: Option<String>,
+    },
 }
 
-impl RequestSpec {
-    /// Every captured variable this request's templates read.
-    pub fn variables(&self) -> Vec<&str> {
-        let mut out: Vec<&str> = self.url.variables().collect();
-        let header_values = self.headers.iter().map(|(_, t)| t);
-        for t in header_values.chain(self.query.iter().map(|(_, t)| t)) {
-            out.extend(t.variables());
-        }
-        match &self.body {
-            Body::None => {}
-            Body::Form(fields) => fields.iter().for_each(|(_, t)| out.extend(t.variables())),
-            Body::Json(j) => j.variables(&mut out),
-            Body::Raw(t) => out.extend(t.variables()),
-        }
-        out
+impl CaptureSource {
+    pub fn reads_body(&self) -> bool {
+        !matches!(self, CaptureSource::Cookie(_) | CaptureSource::Header(_))
     }
 }
 
-/// Reads and compiles a scenario file.
+impl RequestSpec {
+    /// Every template of the request.
+    pub fn templates(&self) -> Vec<&Template> {
+        let mut out: Vec<&Template> = vec![&self.url];
+        out.extend(self.headers.iter().map(|(_, t)| t));
+        out.extend(self.query.iter().map(|(_, t)| t));
+        match &self.auth {
+            Some(Auth::Basic(u, p)) => out.extend([u, p]),
+            Some(Auth::Bearer(t)) => out.push(t),
+            None => {}
+        }
+        match &self.body {
+            Body::Form(fields) => out.extend(fields.iter().map(|(_, t)| t)),
+            Body::Json(j) => j.templates(&mut out),
+            Body::Raw(t) => out.push(t),
+            Body::Multipart(parts) => out.extend(parts.iter().filter_map(|(_, p)| match p {
+                Part::Text(t) => Some(t),
+                Part::File { .. } => None,
+            })),
+            Body::None | Body::File(_) => {}
+        }
+        out
+    }
+
+    /// Every captured variable this request's templates read.
+    pub fn variables(&self) -> Vec<&str> {
+        self.templates()
+            .into_iter()
+            .flat_map(Template::variables)
+            .collect()
+    }
+}
+
+/// Reads and compiles a scenario file; `${NAME}` environment values come from the process.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     let file = path.display().to_string();
     let fail = |message: String| {
@@ -256,43 +352,50 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
                 "no such file (give the scenario with -f FILE)".to_string(),
             ));
         }
+        Err(e) if e.kind() == std::io::ErrorKind::IsADirectory || path.is_dir() => {
+            return Err(fail("this is a folder; give a scenario file".to_string()));
+        }
         Err(e) => return Err(fail(format!("cannot read the file: {e}"))),
     };
-    parse(&file, &text, path)
+    parse(&file, &text, path, &|name| std::env::var(name).ok())
 }
 
-/// Compiles scenario text; `file` names it in errors.
-pub fn parse(file: &str, text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
-    let model: model::ScenarioFile = serde_yaml::from_str(text).map_err(|e| {
-        let raw = e.to_string();
-        let mut pos = e.location().map(|l| Pos {
+/// Compiles scenario text; `file` names it in errors, `path` locates the files it refers to,
+/// `env` answers `{{ env.NAME }}`.
+pub fn parse(
+    file: &str,
+    text: &str,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Scenario, ScenarioError> {
+    let located = |e: &serde_yaml::Error, message: String| Diagnostic {
+        file: file.to_string(),
+        pos: e.location().map(|l| Pos {
             line: l.line(),
             column: l.column(),
-        });
-        let mut message = compile::explain_serde_error(&raw);
-        // serde_yaml stops at the first value of the wrong type, even in a file that is not
-        // valid YAML further on (`weight: [` never closed reads as "invalid type: sequence").
-        // Its own syntax messages are good; only a type error hides a syntax error.
-        let type_error = [
-            "invalid type",
-            "invalid value",
-            "invalid length",
-            "unknown field",
-            "unknown variant",
-            "missing field",
-        ]
-        .iter()
-        .any(|k| raw.contains(k));
-        if type_error && let Some((at, why)) = positions::syntax_error(text) {
-            pos = Some(at);
-            message = format!("this is not valid YAML: {why}");
-        }
-        ScenarioError(vec![Diagnostic {
-            file: file.to_string(),
-            pos,
-            message,
-        }])
+        }),
+        message,
+    };
+    // 1. Syntax.
+    let document: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
+        ScenarioError(vec![located(
+            &e,
+            compile::explain_serde_error(&e.to_string()),
+        )])
     })?;
+    // 2. Every unknown key and wrong type, at once.
     let positions = positions::index(text);
-    compile::compile(file, path, model, positions.as_ref())
+    let problems = validate::check(file, &validate::to_json(&document), positions.as_ref());
+    if !problems.is_empty() {
+        return Err(ScenarioError(problems));
+    }
+    // 3. Values the schema cannot judge (a duration that does not parse).
+    let model: model::ScenarioFile = serde_yaml::from_str(text).map_err(|e| {
+        ScenarioError(vec![located(
+            &e,
+            compile::explain_serde_error(&e.to_string()),
+        )])
+    })?;
+    // 4. Meaning.
+    compile::compile(file, path, model, positions.as_ref(), env)
 }

@@ -1,128 +1,272 @@
 //! The scenario file as written: serde types that mirror the YAML one to one.
 //!
-//! Every struct denies unknown keys, so a typo is an error with a line and column rather than a
-//! silently ignored setting. Meaning (which keys may combine, what a name refers to) is checked
-//! afterwards, in `compile`.
+//! These types are the single definition of the format: serde reads files with them, schemars
+//! derives the JSON Schema from them (shipped for editors, and used to report every unknown key
+//! and wrong type of a file at once), and the doc comments become the schema's descriptions.
+//! Meaning (which keys combine, what names refer to) is checked afterwards, in `compile`.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use indexmap::IndexMap;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, de};
 
-#[derive(Debug, Deserialize)]
+/// A locusta load-test scenario.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "locusta scenario")]
 pub struct ScenarioFile {
-    /// Base URL for relative paths; `-H/--host` overrides it.
+    /// Base URL for relative paths, e.g. `http://localhost:8000`; `-H/--host` overrides it.
     pub host: Option<String>,
+    /// Request settings for every request: headers, auth, timeout, redirects, HTTP/2.
     #[serde(default)]
     pub defaults: Defaults,
+    /// CSV data feeders by name; `{{ name.column }}` reads the current row.
+    #[serde(default)]
+    pub data: IndexMap<String, FeederDef>,
+    /// The user types by name (the names typed on the command line).
     pub users: IndexMap<String, UserDef>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Settings that apply to every request unless a user type or a step says otherwise.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Defaults {
-    /// Headers sent with every request (a step's own headers win).
+    /// Headers sent with every request.
     #[serde(default)]
     pub headers: IndexMap<String, Scalar>,
-    /// Request timeout unless a step sets its own.
+    /// Authentication for every request.
+    pub auth: Option<AuthDef>,
+    /// Request timeout (default 60 s).
     pub timeout: Option<Seconds>,
+    /// Follow redirects (default true, at most 30).
+    pub follow_redirects: Option<bool>,
+    /// Speak HTTP/2 without negotiating it (prior knowledge; h2c for http:// URLs). Without it,
+    /// HTTP/2 is used when an https:// server offers it.
+    pub http2: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A CSV file of rows: the header row names the columns.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeederDef {
+    /// The CSV file, relative to the scenario file.
+    pub csv: String,
+    /// How rows are handed out (default `cycle`).
+    pub mode: Option<FeederMode>,
+    /// How long a user keeps its row (default `user`).
+    pub per: Option<FeederScope>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FeederMode {
+    /// Each row once, in file order; running out is an error.
+    Unique,
+    /// Rows in file order, starting over at the end.
+    Cycle,
+    /// A random row each time.
+    Random,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FeederScope {
+    /// A user takes a row the first time it reads the feeder and keeps it.
+    User,
+    /// A user takes a new row for every task it runs.
+    Iteration,
+}
+
+/// A kind of virtual user.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserDef {
-    /// Relative share of users (Locust's `weight`, default 1).
+    /// Relative share of users (default 1), as Locust's `weight`.
     pub weight: Option<f64>,
-    /// Exactly this many users, spawned before the weighted ones (Locust's `fixed_count`).
+    /// Exactly this many users of this type, spawned before the weighted ones.
     pub fixed_count: Option<u64>,
     /// Leave this type out unless it is named on the command line.
     #[serde(default)]
     pub only_when_named: bool,
+    /// Time between tasks (default none), as Locust's wait_time functions.
     pub wait_time: Option<WaitTimeDef>,
-    /// Overrides the file's `host` for this user type (`-H` still wins).
+    /// Base URL for this type; `-H` still wins.
     pub host: Option<String>,
+    /// Headers for every request of this type.
     #[serde(default)]
     pub headers: IndexMap<String, Scalar>,
+    /// Authentication for every request of this type.
+    pub auth: Option<AuthDef>,
+    /// Request timeout for this type.
+    pub timeout: Option<Seconds>,
+    /// Follow redirects for this type.
+    pub follow_redirects: Option<bool>,
+    /// Steps run once when a user starts, in order.
     #[serde(default)]
     pub on_start: Vec<StepDef>,
+    /// Steps run once when a user stops, in order.
     #[serde(default)]
     pub on_stop: Vec<StepDef>,
+    /// The weighted tasks: each time, one is picked by weight and run.
     #[serde(default)]
     pub tasks: Vec<StepDef>,
 }
 
-/// Locust's wait-time functions, with their names; exactly one is given.
+/// Locust's wait-time functions; give exactly one.
 ///
 /// A struct of options rather than an enum: serde_yaml reads enums only from `!tags`, and
 /// `{between: [2, 5]}` is what a reader expects to write.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WaitTimeDef {
+    /// A random time in [min, max), seconds or durations.
     pub between: Option<[Seconds; 2]>,
+    /// Always the same time.
     pub constant: Option<Seconds>,
+    /// Start a task every this often (when tasks are shorter).
     pub constant_pacing: Option<Seconds>,
     /// Task runs per second, per user.
     pub constant_throughput: Option<f64>,
 }
 
-/// One entry of `tasks`, `on_start`, `on_stop` or a `flow`.
+/// One step: a request, `flow`, `one_of`, `wait` or `use`, possibly repeated.
 ///
-/// A single type for all of them keeps the vocabulary uniform: a request is written the same
-/// way wherever it appears. `compile` rejects the keys that make no sense in a given place
-/// (a `weight` inside a flow, a `use` in `on_start`).
-#[derive(Debug, Default, Deserialize)]
+/// A single type for every place a step can stand (tasks, flows, `one_of`, `on_start`,
+/// `on_stop`) keeps the vocabulary uniform; `compile` rejects the keys that make no sense in a
+/// given place (a `weight` inside a flow).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepDef {
+    /// GET this path (joined to the host) or absolute URL.
     pub get: Option<String>,
+    /// POST to this path or URL.
     pub post: Option<String>,
+    /// PUT to this path or URL.
     pub put: Option<String>,
+    /// PATCH this path or URL.
     pub patch: Option<String>,
+    /// DELETE this path or URL.
     pub delete: Option<String>,
+    /// HEAD this path or URL.
     pub head: Option<String>,
+    /// OPTIONS on this path or URL.
     pub options: Option<String>,
-    /// For a request: the statistics row it is counted under (Locust's `name=`). For a flow or
-    /// `use`: the task's label in `--show-task-ratio`.
+    /// For a request: its statistics row (Locust's `name=`). For other steps: their label in
+    /// `--show-task-ratio`.
     pub name: Option<String>,
+    /// Headers of this request.
     #[serde(default)]
     pub headers: IndexMap<String, Scalar>,
+    /// Query parameters, appended to the URL.
     #[serde(default)]
     pub query: IndexMap<String, Scalar>,
+    /// A form body (application/x-www-form-urlencoded).
     pub form: Option<IndexMap<String, Scalar>>,
+    /// A JSON body; strings in it are templates.
+    #[schemars(with = "Option<serde_json::Value>")]
     pub json: Option<serde_yaml::Value>,
+    /// A raw body (a template).
     pub body: Option<String>,
+    /// A raw body read from this file (relative to the scenario).
+    pub body_file: Option<String>,
+    /// A multipart/form-data body: text fields, and `{file: path}` parts for uploads.
+    pub multipart: Option<IndexMap<String, PartDef>>,
+    /// Authentication of this request.
+    pub auth: Option<AuthDef>,
+    /// Checks on the response; a failed check fails the request.
     pub expect: Option<ExpectDef>,
+    /// Values taken from the response for later requests of the same user.
     #[serde(default)]
     pub capture: IndexMap<String, CaptureDef>,
+    /// Request timeout.
     pub timeout: Option<Seconds>,
-    pub weight: Option<u32>,
-    #[serde(default)]
-    pub tags: Vec<String>,
+    /// Follow redirects.
+    pub follow_redirects: Option<bool>,
+    /// Steps run in order, as one task (Locust's SequentialTaskSet).
     pub flow: Option<Vec<StepDef>>,
+    /// Weighted alternatives: one is picked each time (a nested group of tasks).
+    pub one_of: Option<Vec<StepDef>>,
+    /// Think time inside a flow: a duration, or `{between: [min, max]}`.
+    pub wait: Option<WaitDef>,
+    /// Run this step several times: a count or `[min, max]` (random count).
+    pub repeat: Option<RepeatDef>,
+    /// Run one of that user type's tasks, picked by their weights.
     #[serde(rename = "use")]
     pub use_tasks_of: Option<String>,
+    /// Relative chance of this task or `one_of` alternative (default 1; 0: never).
+    pub weight: Option<u32>,
+    /// Tags for `-T/--tags` and `-E/--exclude-tags`.
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// `{basic: [user, password]}` or `{bearer: token}`; values are templates.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthDef {
+    /// HTTP basic authentication: [user, password].
+    pub basic: Option<[String; 2]>,
+    /// A bearer token (`Authorization: Bearer ...`).
+    pub bearer: Option<String>,
+}
+
+/// Checks on a response. Every check that fails is reported in Locust's CatchResponseError form.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectDef {
+    /// The statuses that count as success (instead of Locust's "below 400").
     pub status: Option<OneOrMany<u16>>,
+    /// Text the body must contain.
+    pub body_contains: Option<OneOrMany<String>>,
+    /// Regular expressions the body must match.
+    pub body_matches: Option<OneOrMany<String>>,
+    /// JSONPath expressions and the values they must find, e.g. `{"$.status": ok}`.
+    #[serde(default)]
+    #[schemars(with = "IndexMap<String, serde_json::Value>")]
+    pub json: IndexMap<String, serde_yaml::Value>,
+    /// JSONPath expressions that must find something.
+    pub json_exists: Option<OneOrMany<String>>,
+    /// The longest the request may take.
+    pub max_time: Option<Seconds>,
 }
 
-/// Where a captured value comes from. Exactly one source per capture.
-#[derive(Debug, Default, Deserialize)]
+/// Where a captured value comes from: exactly one source, and options.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CaptureDef {
-    /// A cookie the response set (or the user's jar already holds for this URL).
+    /// A cookie the response set (or the user's jar holds for this URL).
     pub cookie: Option<String>,
     /// A response header, case-insensitive.
     pub header: Option<String>,
-    /// A JSONPath into the response body (`$.data.token`).
+    /// A JSONPath into a JSON body, e.g. `$.data.token`.
     pub json: Option<String>,
-    /// A regular expression on the body; its first group, or the whole match without groups.
+    /// A regular expression on the body; its first group (or `group`), else the match.
     pub regex: Option<String>,
+    /// The value of an HTML form field by name (Django's `csrfmiddlewaretoken`).
+    pub form_field: Option<String>,
+    /// A CSS selector into an HTML body; its text, or its `attr` attribute.
+    pub css: Option<String>,
+    /// With `css`: the attribute to read (for example `href`).
+    pub attr: Option<String>,
+    /// With `regex`: which group to take.
+    pub group: Option<usize>,
+    /// Which match to keep: `first` (default), `last`, `random`, or `all` (a list).
+    pub pick: Option<Pick>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Pick {
+    First,
+    Last,
+    Random,
+    /// Every match, as a list (read one with `{{ pick(name) }}`).
+    All,
+}
+
+/// A value or a list of values.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OneOrMany<T> {
     One(T),
@@ -140,8 +284,6 @@ impl<T> OneOrMany<T> {
 
 impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for OneOrMany<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        // Through a Value, so a wrong type reads "expected a value or a list" instead of
-        // serde's "data did not match any variant".
         let v = serde_yaml::Value::deserialize(d)?;
         if v.is_sequence() {
             serde_yaml::from_value(v)
@@ -155,7 +297,18 @@ impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for OneOrMany<T> {
     }
 }
 
-/// A scalar written as a string, number or boolean, used where the value ends up as text
+impl<T: JsonSchema> JsonSchema for OneOrMany<T> {
+    fn schema_name() -> Cow<'static, str> {
+        format!("OneOrMany_{}", T::schema_name()).into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let one = generator.subschema_for::<T>();
+        json_schema!({"anyOf": [one, {"type": "array", "items": one}]})
+    }
+}
+
+/// A value written as a string, number or boolean where it ends up as text
 /// (`page: 2` in a query, `X-Retry: true` in headers).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scalar(pub String);
@@ -185,6 +338,20 @@ impl<'de> Deserialize<'de> for Scalar {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for Scalar {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "Scalar".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": ["string", "number", "boolean"]})
     }
 }
 
@@ -226,5 +393,143 @@ impl<'de> Deserialize<'de> for Seconds {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for Seconds {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "Seconds".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": ["number", "string"],
+            "minimum": 0,
+            "description": "seconds (2, 0.5) or a duration (500ms, 2s, 1m 30s)"
+        })
+    }
+}
+
+/// `wait:` inside a flow: a fixed duration, or `{between: [min, max]}`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum WaitDef {
+    Fixed(Seconds),
+    Between(Seconds, Seconds),
+}
+
+impl<'de> Deserialize<'de> for WaitDef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Range {
+            between: [Seconds; 2],
+        }
+        let v = serde_yaml::Value::deserialize(d)?;
+        if v.is_mapping() {
+            let r: Range = serde_yaml::from_value(v).map_err(de::Error::custom)?;
+            Ok(WaitDef::Between(r.between[0], r.between[1]))
+        } else {
+            serde_yaml::from_value(v)
+                .map(WaitDef::Fixed)
+                .map_err(de::Error::custom)
+        }
+    }
+}
+
+impl JsonSchema for WaitDef {
+    fn schema_name() -> Cow<'static, str> {
+        "Wait".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let seconds = generator.subschema_for::<Seconds>();
+        json_schema!({
+            "anyOf": [
+                seconds,
+                {
+                    "type": "object",
+                    "properties": {"between": {"type": "array", "items": seconds, "minItems": 2, "maxItems": 2}},
+                    "required": ["between"],
+                    "additionalProperties": false
+                }
+            ]
+        })
+    }
+}
+
+/// `repeat:` a count, or `[min, max]` for a random count in that range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RepeatDef(pub u32, pub u32);
+
+impl<'de> Deserialize<'de> for RepeatDef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match OneOrMany::<u32>::deserialize(d)? {
+            OneOrMany::One(n) => Ok(RepeatDef(n, n)),
+            OneOrMany::Many(v) if v.len() == 2 => Ok(RepeatDef(v[0], v[1])),
+            OneOrMany::Many(_) => Err(de::Error::custom("repeat takes a count or [min, max]")),
+        }
+    }
+}
+
+impl JsonSchema for RepeatDef {
+    fn schema_name() -> Cow<'static, str> {
+        "Repeat".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "anyOf": [
+                {"type": "integer", "minimum": 0},
+                {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 2, "maxItems": 2}
+            ]
+        })
+    }
+}
+
+/// One part of a multipart body: text, or a file to upload.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PartDef {
+    Text(Scalar),
+    File(FilePartDef),
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FilePartDef {
+    /// The file to send, relative to the scenario.
+    pub file: String,
+    /// Its content type (default application/octet-stream).
+    pub content_type: Option<String>,
+    /// The file name sent (default the file's own name).
+    pub filename: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for PartDef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_yaml::Value::deserialize(d)?;
+        if v.is_mapping() {
+            serde_yaml::from_value(v)
+                .map(PartDef::File)
+                .map_err(de::Error::custom)
+        } else {
+            serde_yaml::from_value(v)
+                .map(PartDef::Text)
+                .map_err(de::Error::custom)
+        }
+    }
+}
+
+impl JsonSchema for PartDef {
+    fn schema_name() -> Cow<'static, str> {
+        "Part".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let file = generator.subschema_for::<FilePartDef>();
+        json_schema!({"anyOf": [{"type": ["string", "number", "boolean"]}, file]})
     }
 }
