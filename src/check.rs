@@ -16,11 +16,12 @@ pub fn check(args: &CheckArgs) -> i32 {
                 let tasks: usize = s.user_types.iter().map(|u| u.tasks.len()).sum();
                 let feeders = match s.feeders.len() {
                     0 => String::new(),
-                    n => format!(", {n} data feeder{}", if n == 1 { "" } else { "s" }),
+                    n => format!(", {}", count(n, "data feeder")),
                 };
                 to_stdout(&format!(
-                    "{shown}: OK ({} user types, {tasks} tasks{feeders})\n",
-                    s.user_types.len()
+                    "{shown}: OK ({}, {}{feeders})\n",
+                    count(s.user_types.len(), "user type"),
+                    count(tasks, "task")
                 ));
                 let hostless: Vec<&str> = (0..s.user_types.len())
                     .filter(|&i| s.host.is_none() && s.user_types[i].host.is_none())
@@ -48,6 +49,10 @@ pub fn check(args: &CheckArgs) -> i32 {
         }
     }
     if failed { EXIT_USAGE } else { 0 }
+}
+
+fn count(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
 /// The JSON Schema of scenario files, derived from the parser's own types.

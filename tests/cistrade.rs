@@ -13,6 +13,23 @@ fn scenario_path() -> String {
         .to_string()
 }
 
+/// Sets every `wait:` step (think time inside flows) to zero.
+fn zero_waits(v: &mut serde_yaml::Value) {
+    match v {
+        serde_yaml::Value::Mapping(m) => {
+            for (k, child) in m.iter_mut() {
+                if k.as_str() == Some("wait") {
+                    *child = serde_yaml::Value::from(0);
+                } else {
+                    zero_waits(child);
+                }
+            }
+        }
+        serde_yaml::Value::Sequence(items) => items.iter_mut().for_each(zero_waits),
+        _ => {}
+    }
+}
+
 /// The scenario with every wait set to zero, so a few seconds exercise every task.
 fn without_waits(dir: &Path) -> String {
     let text = read(Path::new(&scenario_path()));
@@ -20,6 +37,7 @@ fn without_waits(dir: &Path) -> String {
     for (_, user) in doc["users"].as_mapping_mut().unwrap() {
         user["wait_time"] = serde_yaml::from_str("{constant: 0}").unwrap();
     }
+    zero_waits(&mut doc);
     write(
         dir,
         "cistrade-nowait.yaml",

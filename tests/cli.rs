@@ -217,7 +217,9 @@ fn list_and_task_ratio_print_what_locust_prints() {
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(lines[1], " Task ratio per User class");
     assert_eq!(lines[3].trim_end(), " 40.0       PortfolioUser");
-    assert_eq!(lines[4].trim_end(), "   41.7       Portfolio List");
+    // PortfolioUser's tasks weigh 28 in all: the journey 4, the list 10.
+    assert_eq!(lines[4].trim_end(), "   14.3       Portfolio journey");
+    assert_eq!(lines[5].trim_end(), "   35.7       Portfolio List");
     assert!(run.stdout.contains("\n Total task ratio\n"));
     let run = locusta_line(
         dir.path(),
@@ -230,7 +232,7 @@ fn list_and_task_ratio_print_what_locust_prints() {
     let list = mixed["tasks"]["PortfolioUser"]["tasks"]["Portfolio List"]["ratio"]
         .as_f64()
         .unwrap();
-    assert!((list - 0.5 * 10.0 / 24.0).abs() < 1e-12, "{list}");
+    assert!((list - 0.5 * 10.0 / 28.0).abs() < 1e-12, "{list}");
 }
 
 #[test]

@@ -229,27 +229,36 @@ impl VirtualUser {
             }
         }
         let mut headers = HeaderMap::with_capacity(spec.headers.len() + 2);
-        for (name, t) in &spec.headers {
-            let value = t.render(&mut env).map_err(text)?;
-            let value = HeaderValue::from_str(&value)
-                .map_err(|_| format!("header `{name}`: `{value}` is not a valid header value"))?;
-            headers.insert(name.clone(), value);
-        }
-        if let Some(auth) = &spec.auth {
-            let value = match auth {
-                Auth::Basic(user, password) => {
-                    let pair = format!(
-                        "{}:{}",
-                        user.render(&mut env).map_err(text)?,
-                        password.render(&mut env).map_err(text)?
-                    );
-                    format!("Basic {}", BASE64.encode(pair))
-                }
-                Auth::Bearer(token) => format!("Bearer {}", token.render(&mut env).map_err(text)?),
+        for h in &spec.headers {
+            let value = match h.value.render(&mut env) {
+                Ok(v) => v,
+                // A user-wide header waits for the values it reads (a token from the login).
+                Err(RenderError::Unset(_)) if h.inherited => continue,
+                Err(e) => return Err(text(e)),
             };
-            let value = HeaderValue::from_str(&value)
-                .map_err(|_| "auth: the credentials are not valid header text".to_string())?;
-            headers.insert(AUTHORIZATION, value);
+            let value = HeaderValue::from_str(&value).map_err(|_| {
+                format!("header `{}`: `{value}` is not a valid header value", h.name)
+            })?;
+            headers.insert(h.name.clone(), value);
+        }
+        if let Some(credentials) = &spec.auth {
+            let value = match &credentials.auth {
+                Auth::Basic(user, password) => user
+                    .render(&mut env)
+                    .and_then(|u| Ok(format!("{u}:{}", password.render(&mut env)?)))
+                    .map(|pair| format!("Basic {}", BASE64.encode(pair))),
+                Auth::Bearer(token) => token.render(&mut env).map(|t| format!("Bearer {t}")),
+            };
+            match value {
+                Ok(value) => {
+                    let value = HeaderValue::from_str(&value).map_err(|_| {
+                        "auth: the credentials are not valid header text".to_string()
+                    })?;
+                    headers.insert(AUTHORIZATION, value);
+                }
+                Err(RenderError::Unset(_)) if credentials.inherited => {}
+                Err(e) => return Err(text(e)),
+            }
         }
         let (body, content_type) = match &spec.body {
             Body::None => (PreparedBody::None, None),

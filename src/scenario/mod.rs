@@ -143,8 +143,8 @@ pub struct RequestSpec {
     pub absolute: bool,
     /// The statistics row; the URL as written unless the step sets `name`.
     pub name: String,
-    pub headers: Vec<(HeaderName, Template)>,
-    pub auth: Option<Auth>,
+    pub headers: Vec<Header>,
+    pub auth: Option<Credentials>,
     pub query: Vec<(String, Template)>,
     pub body: Body,
     pub checks: Checks,
@@ -168,6 +168,23 @@ impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{} ({})", self.file, self.pos, self.path)
     }
+}
+
+/// A request header. One set for the whole user type (or in `defaults`) is `inherited`: it is
+/// left out while a value it reads is not captured yet, so `auth: {bearer: "{{ token }}"}` on a
+/// user type does not stop the very login that captures the token.
+#[derive(Debug, Clone)]
+pub struct Header {
+    pub name: HeaderName,
+    pub value: Template,
+    pub inherited: bool,
+}
+
+/// A request's authentication, `inherited` as a [`Header`] can be.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub auth: Auth,
+    pub inherited: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -299,9 +316,9 @@ impl RequestSpec {
     /// Every template of the request.
     pub fn templates(&self) -> Vec<&Template> {
         let mut out: Vec<&Template> = vec![&self.url];
-        out.extend(self.headers.iter().map(|(_, t)| t));
+        out.extend(self.headers.iter().map(|h| &h.value));
         out.extend(self.query.iter().map(|(_, t)| t));
-        match &self.auth {
+        match self.auth.as_ref().map(|c| &c.auth) {
             Some(Auth::Basic(u, p)) => out.extend([u, p]),
             Some(Auth::Bearer(t)) => out.push(t),
             None => {}

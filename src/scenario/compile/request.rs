@@ -11,8 +11,8 @@ use crate::scenario::model::{
 use crate::scenario::positions::YamlPath;
 use crate::scenario::template::BUILTIN_VARIABLES;
 use crate::scenario::{
-    Auth, Body, Capture, CaptureSource, Checks, DEFAULT_TIMEOUT, JsonTemplate, Origin, Part,
-    RequestSpec,
+    Auth, Body, Capture, CaptureSource, Checks, Credentials, DEFAULT_TIMEOUT, Header, JsonTemplate,
+    Origin, Part, RequestSpec,
 };
 
 const METHOD_KEYS: [&str; 7] = ["get", "post", "put", "patch", "delete", "head", "options"];
@@ -534,8 +534,25 @@ impl Compiler<'_> {
                 .name
                 .clone()
                 .unwrap_or_else(|| default_name(url, &def.query)),
-            headers: settings.headers,
-            auth: settings.auth,
+            headers: settings
+                .headers
+                .into_iter()
+                .map(|(name, value)| {
+                    let inherited = !def
+                        .headers
+                        .keys()
+                        .any(|k| k.eq_ignore_ascii_case(name.as_str()));
+                    Header {
+                        name,
+                        value,
+                        inherited,
+                    }
+                })
+                .collect(),
+            auth: settings.auth.map(|auth| Credentials {
+                auth,
+                inherited: def.auth.is_none(),
+            }),
             query,
             body,
             checks,

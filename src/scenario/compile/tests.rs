@@ -206,14 +206,27 @@ users:
         (first.timeout, first.follow_redirects),
         (Duration::from_secs(5), false)
     );
-    assert!(matches!(&first.auth, Some(Auth::Bearer(t)) if t.as_static() == Some("s3cret")));
+    let auth = first.auth.as_ref().unwrap();
+    assert!(matches!(&auth.auth, Auth::Bearer(t) if t.as_static() == Some("s3cret")));
+    assert!(auth.inherited, "set in defaults");
     assert!(request(1).follow_redirects);
     let search = request(2);
-    let headers: Vec<&str> = search.headers.iter().map(|(h, _)| h.as_str()).collect();
-    assert_eq!(headers, ["x-user", "accept"]);
-    assert_eq!(search.headers[1].1.as_static(), Some("application/json"));
+    let headers: Vec<(&str, bool)> = search
+        .headers
+        .iter()
+        .map(|h| (h.name.as_str(), h.inherited))
+        .collect();
+    assert_eq!(headers, [("x-user", true), ("accept", false)]);
+    assert_eq!(
+        search.headers[1].value.as_static(),
+        Some("application/json")
+    );
     assert_eq!(search.timeout, Duration::from_millis(100));
-    assert!(matches!(search.auth, Some(Auth::Basic(..))));
+    let auth = search.auth.as_ref().unwrap();
+    assert!(
+        matches!(auth.auth, Auth::Basic(..)) && !auth.inherited,
+        "the step's own"
+    );
 }
 
 #[test]
