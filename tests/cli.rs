@@ -217,9 +217,11 @@ fn list_and_task_ratio_print_what_locust_prints() {
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(lines[1], " Task ratio per User class");
     assert_eq!(lines[3].trim_end(), " 40.0       PortfolioUser");
-    // PortfolioUser's tasks weigh 28 in all: the journey 4, the list 10.
+    // PortfolioUser's tasks weigh 28 in all: the journey 4, the list 10; a journey's steps
+    // are listed below it in equal shares, as Locust lists a SequentialTaskSet's tasks.
     assert_eq!(lines[4].trim_end(), "   14.3       Portfolio journey");
-    assert_eq!(lines[5].trim_end(), "   35.7       Portfolio List");
+    assert_eq!(lines[5].trim_end(), "     3.6        GET Portfolio List");
+    assert_eq!(lines[9].trim_end(), "   35.7       Portfolio List");
     assert!(run.stdout.contains("\n Total task ratio\n"));
     let run = locusta_line(
         dir.path(),

@@ -197,15 +197,48 @@ fn estimated_counts(scenario: &Scenario, types: &[usize], users: Option<u64>) ->
         .collect()
 }
 
+/// How a step inside a flow is named in the ratio tables.
+fn node_label(node: &Node) -> String {
+    match node {
+        Node::Request(r) => format!("{} {}", r.method, r.name),
+        Node::Wait(_) => "wait".to_string(),
+        Node::Flow(_) => "flow".to_string(),
+        Node::Choice(_) => "one_of".to_string(),
+        Node::Repeat { node, .. } => format!("{} (repeated)", node_label(node)),
+    }
+}
+
+/// What sits below a task in the ratio tables: a choice's alternatives by weight, or, as Locust
+/// shows a SequentialTaskSet's tasks, a flow's steps in equal shares.
+fn children(node: &Node, ratio: f64) -> Vec<Ratio> {
+    match node {
+        Node::Choice(nested) => choice_ratios(nested, ratio),
+        Node::Flow(steps) => {
+            let steps: Vec<&Node> = steps
+                .iter()
+                .filter(|n| !matches!(n, Node::Wait(_)))
+                .collect();
+            let share = ratio / steps.len().max(1) as f64;
+            steps
+                .iter()
+                .map(|n| Ratio {
+                    name: node_label(n),
+                    ratio: share,
+                    children: children(n, share),
+                })
+                .collect()
+        }
+        Node::Repeat { node, .. } => children(node, ratio),
+        Node::Request(_) | Node::Wait(_) => Vec::new(),
+    }
+}
+
 fn choice_ratios(choices: &Choices, scale: f64) -> Vec<Ratio> {
     let total: f64 = choices.entries.iter().map(|e| f64::from(e.weight)).sum();
     let mut out: Vec<Ratio> = Vec::new();
     for e in &choices.entries {
         let ratio = f64::from(e.weight) / total * scale;
-        let children = match &e.node {
-            Node::Choice(nested) => choice_ratios(nested, ratio),
-            _ => Vec::new(),
-        };
+        let children = children(&e.node, ratio);
         // Tasks sharing a label are one row, as they are one key in Locust's output.
         match out.iter_mut().find(|r| r.name == e.label) {
             Some(r) => r.ratio += ratio,
@@ -383,5 +416,27 @@ users:
         let mixed = ratios(&s, &[2], None, &TagFilter::default(), false);
         assert_eq!(mixed[0].children[0].name, "WebUser");
         assert_eq!(mixed[0].children[0].children.len(), 7);
+    }
+
+    #[test]
+    fn a_flows_steps_share_its_ratio() {
+        let s = scenario(YAML);
+        let mixed = ratios(&s, &[1], None, &TagFilter::default(), false);
+        let journey = mixed[0]
+            .children
+            .iter()
+            .find(|r| r.name == "journey")
+            .unwrap();
+        let names: Vec<&str> = journey.children.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["GET /j1", "one_of"]);
+        assert!(
+            journey
+                .children
+                .iter()
+                .all(|c| (c.ratio - journey.ratio / 2.0).abs() < 1e-12)
+        );
+        let alternatives = &journey.children[1].children;
+        assert_eq!(alternatives.len(), 2);
+        assert!((alternatives[0].ratio - journey.ratio / 4.0).abs() < 1e-12);
     }
 }
