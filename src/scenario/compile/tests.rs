@@ -552,6 +552,51 @@ fn every_dotted_name_error() {
     );
 }
 
+/// Every message the compiler can give, each from a file that has just that problem.
+#[test]
+fn every_compile_message() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("nameless.csv"), "user,\nalice,x\n").unwrap();
+    std::fs::write(dir.path().join("ragged.csv"), "a,b\n1\n").unwrap();
+    let task = |t: &str| format!("host: http://x.org\nusers:\n  A:\n    tasks:\n      - {t}\n");
+    let cases: Vec<(String, &str)> = vec![
+        ("users: {}\n".into(), "users: define at least one user type"),
+        ("users:\n  A: {}\n".into(), "users.A: this user type has no `tasks`"),
+        ("users:\n  'A B':\n    tasks: [{get: /}]\n".into(), "`A B` cannot be a user type name"),
+        ("users:\n  A:\n    host: ftp://x\n    tasks: [{get: /}]\n".into(), "users.A.host: `ftp://x` is not an http:// or https:// URL"),
+        ("users:\n  A:\n    weight: .nan\n    tasks: [{get: /}]\n".into(), "weight must be 0 or more"),
+        ("users:\n  A:\n    headers: {'bad header': x}\n    tasks: [{get: /}]\n".into(), "`bad header` is not a valid HTTP header name"),
+        (task("{get: ''}"), "the URL is empty"),
+        (task("{get: '/{{ x'}"), "`{{` without a closing `}}`"),
+        (task("{get: /, expect: {status: []}}"), "list at least one status"),
+        (task("{post: /, json: !tagged 1}"), "YAML tag `!tagged` has no JSON meaning"),
+        (task("{post: /, body: x, body_file: y}"), "give one body, not body and body_file"),
+        (task("{get: /, capture: {'9x': {cookie: c}}}"), "`9x` is not a valid variable name"),
+        (task("{get: /, capture: {x: {}}}"), "say where to capture from: one of"),
+        (task("{get: /, capture: {x: {cookie: c, group: 1}}}"), "`group` goes with `regex`"),
+        (task("{get: /, capture: {x: {header: 'a b'}}}"), "`a b` is not a valid HTTP header name"),
+        (task("{get: /, capture: {x: {json: '$['}}}"), "`$[` is not a JSONPath"),
+        (task("{wait: {between: [3, 1]}}"), "the minimum (3s) is larger than the maximum (1s)"),
+        (task("{get: /, multipart: {p: {file: missing.png}}}"), "multipart.p.file: cannot read"),
+        ("host: http://x.org\ndata:\n  n: {csv: nameless.csv}\nusers:\n  A:\n    tasks: [{get: /}]\n".into(), "every column needs a name in the header row"),
+        ("host: http://x.org\ndata:\n  r: {csv: ragged.csv}\nusers:\n  A:\n    tasks: [{get: /}]\n".into(), "data.r.csv: "),
+        (task("{flow: [{get: /, tags: [x]}]}"), "`tags` only applies to tasks and `one_of` alternatives"),
+        (task("{one_of: [{get: /, weight: 2}], weight: 1}"), ""),
+    ];
+    for (yaml, expected) in cases {
+        let result = parse_in(dir.path(), &yaml);
+        if expected.is_empty() {
+            assert!(result.is_ok(), "{yaml}: {:?}", result.err());
+            continue;
+        }
+        let text = result.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            text.contains(expected),
+            "for\n{yaml}expected {expected:?} in {text:?}"
+        );
+    }
+}
+
 #[test]
 fn default_names_follow_locust() {
     let q = indexmap::IndexMap::new();
