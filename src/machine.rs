@@ -53,6 +53,30 @@ impl Machine {
             os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
         }
     }
+
+    /// One line for reports: "AMD EPYC 7B13 (2 cores), 23.5 GiB RAM".
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({} cores), {:.1} GiB RAM",
+            self.cpu_model,
+            self.cores,
+            self.memory_bytes as f64 / (1u64 << 30) as f64
+        )
+    }
+}
+
+/// CPU time this process has used so far (user and system, all threads), in seconds.
+pub fn process_cpu_seconds() -> f64 {
+    // SAFETY: getrusage fills the zeroed struct we own; RUSAGE_SELF needs no other argument.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(libc::RUSAGE_SELF, &mut usage) != 0 {
+            return 0.0;
+        }
+        usage
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
 /// The commit checked out in `dir`'s repository (with `-dirty` for local changes), if any.

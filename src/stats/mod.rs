@@ -4,6 +4,7 @@
 //! [`RequestStats`] obtained from [`Stats::collect`], which first folds every shard in.
 
 mod entry;
+pub mod history;
 mod recorder;
 
 use std::collections::{BTreeMap, HashMap};
