@@ -22,9 +22,9 @@
 #   ./run_benchmark.sh standard 500 10m
 #   HOST=http://staging:8000 ./run_benchmark.sh stress
 #
-# Results: benchmark_results/<preset>_<users>users_<timestamp>/ with stats_stats.csv,
-# stats_stats_history.csv, stats_failures.csv, stats_exceptions.csv, run_sheet.txt and
-# console.log. The exit code is locusta's: 0 clean, 1 when requests failed, 2 for bad input.
+# Results: benchmark_results/<preset>_<users>users_<timestamp>/ with report.html (open it in a
+# browser), stats_stats.csv, stats_stats_history.csv, stats_failures.csv, stats_exceptions.csv,
+# run_sheet.txt and console.log. The exit code is locusta's: 0 clean, 1 when requests failed, 2 for bad input.
 set -euo pipefail
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
@@ -135,7 +135,7 @@ echo "Results: $results/" >&2
 # writes every file; tee ignores it so the final summary is not lost.
 set +e
 { "$bin" -f "$scenario" -H "$host" -u "$users" -r "$spawn_rate" -t "$duration" --headless \
-    --csv "$results/stats" --run-sheet "$results/run_sheet.txt" "${extra[@]}" 2>&1 1>&3 \
+    --csv "$results/stats" --html "$results/report.html" --run-sheet "$results/run_sheet.txt" "${extra[@]}" 2>&1 1>&3 \
     | (trap '' INT TERM; exec tee "$results/console.log") >&2; } 3>&1
 code=${PIPESTATUS[0]}
 set -e
@@ -143,4 +143,7 @@ set -e
 echo >&2
 echo "Results in $results/:" >&2
 ls -1 "$results" | sed 's/^/  /' >&2
+if [[ -f "$results/report.html" ]]; then
+  echo "Report: $results/report.html" >&2
+fi
 exit "$code"

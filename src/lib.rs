@@ -11,6 +11,7 @@ pub mod logging;
 pub mod machine;
 pub mod pyfmt;
 pub mod report;
+pub mod report_command;
 pub mod run;
 pub mod scenario;
 pub mod stats;

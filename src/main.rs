@@ -10,6 +10,7 @@ fn main() -> ExitCode {
         Ok(Command::Run(settings)) => locusta::run::execute(&settings),
         Ok(Command::Demo(args)) => locusta::demo::run(&args),
         Ok(Command::Check(args)) => locusta::check::check(&args),
+        Ok(Command::Report(args)) => locusta::report_command::report(&args),
         Ok(Command::Schema) => {
             to_stdout(&locusta::check::schema_text());
             0

@@ -67,6 +67,7 @@ fn a_preset_with_the_demo_target_writes_the_results_folder() {
         "stats_exceptions.csv",
         "run_sheet.txt",
         "console.log",
+        "report.html",
     ] {
         assert!(dirs[0].join(file).exists(), "{file} missing in {name}");
     }
@@ -85,6 +86,19 @@ fn a_preset_with_the_demo_target_writes_the_results_folder() {
     assert!(sheet.contains("- Failed Requests: 0\n"), "{sheet}");
     assert!(sheet.contains(&format!("- Target host: {host}")), "{sheet}");
     assert!(read(&dirs[0].join("console.log")).contains("Response time percentiles"));
+    let report = read(&dirs[0].join("report.html"));
+    assert!(
+        report.contains(&format!("<dd>{host}</dd>")),
+        "the report names the target"
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "Report: {}/report.html",
+            dirs[0].strip_prefix(dir.path()).unwrap().display()
+        )),
+        "{}",
+        run.output()
+    );
 }
 
 #[test]

@@ -499,6 +499,8 @@ fn an_interrupted_run_still_writes_every_file_and_the_summary() {
                 "2",
                 "--csv",
                 "i",
+                "--html",
+                "i.html",
                 "--only-summary",
             ])
             .spawn()
@@ -525,6 +527,11 @@ fn an_interrupted_run_still_writes_every_file_and_the_summary() {
             .find(|l| l.trim_start().starts_with("Aggregated"))
             .unwrap();
         assert_eq!(agg.split_whitespace().nth(1).unwrap(), total.to_string());
+        let report = read(&dir.path().join("i.html"));
+        assert!(
+            report.contains("Portfolio List"),
+            "signal {signal}: the report holds the run"
+        );
     }
 }
 

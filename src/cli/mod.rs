@@ -5,8 +5,12 @@
 //! (`[tool.locust]`), `./locusta.conf`, `./locust.conf`, `~/.locusta.conf`, `~/.locust.conf`,
 //! defaults.
 
+mod commands;
 mod layers;
 pub mod values;
+
+pub use commands::{CheckArgs, DemoArgs, ReportArgs};
+use commands::{SchemaArgs, subcommand};
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -22,6 +26,7 @@ const OTHER_COMMANDS: &str = "\
 Other commands:
   locusta check FILE ...       Check scenario files without running them: every problem, located
   locusta schema               Print the scenario format as a JSON Schema (for editors)
+  locusta report RESULTS       Write the HTML report of a finished run from its CSV files
   locusta demo [--port 8000]   Run the built-in demo target (a CisTrade-like web app)
 
 Examples:
@@ -37,7 +42,7 @@ locust.conf, locusta.conf, pyproject.toml [tool.locust] or --config FILE, as in 
 #[command(
     name = "locusta",
     about = "Load-test a web application with a YAML scenario; Locust's command line and output files.",
-    override_usage = "locusta [OPTIONS] [USER_TYPE ...]\n       locusta check FILE ...\n       locusta schema\n       locusta demo [--port 8000]",
+    override_usage = "locusta [OPTIONS] [USER_TYPE ...]\n       locusta check FILE ...\n       locusta schema\n       locusta report RESULTS [-o FILE]\n       locusta demo [--port 8000]",
     after_help = OTHER_COMMANDS,
     disable_version_flag = true,
     infer_long_args = true,
@@ -102,6 +107,14 @@ pub struct RunArgs {
     /// Write every stats entry, not only Aggregated, to PREFIX_stats_history.csv (needs --csv)
     #[arg(long = "csv-full-history", help_heading = "Request statistics options")]
     pub csv_full_history: bool,
+
+    /// Write the HTML report to FILE at the end of the run; {u}, {r} and {t} in the name become users, spawn rate and run time
+    #[arg(
+        long = "html",
+        value_name = "FILE",
+        help_heading = "Request statistics options"
+    )]
+    pub html: Option<String>,
 
     /// Print the stats table periodically (locusta always does unless --only-summary)
     #[arg(long = "print-stats", help_heading = "Request statistics options")]
@@ -202,6 +215,7 @@ impl RunArgs {
             tags,
             exclude_tags,
             csv,
+            html,
             ca_file,
             run_sheet,
             loglevel,
@@ -228,6 +242,8 @@ pub struct Settings {
     pub run_time: Option<Duration>,
     pub csv_prefix: Option<String>,
     pub csv_full_history: bool,
+    /// The `--html` file name, placeholders not yet filled in.
+    pub html: Option<String>,
     pub only_summary: bool,
     pub reset_stats: bool,
     pub run_sheet: Option<PathBuf>,
@@ -245,52 +261,13 @@ pub struct Settings {
     pub user_types: Vec<String>,
 }
 
-/// `locusta demo`: the built-in target server.
-#[derive(Parser, Debug, Clone, PartialEq)]
-#[command(
-    name = "locusta demo",
-    about = "Run the built-in demo target: a CisTrade-like web app with seeded data"
-)]
-pub struct DemoArgs {
-    /// Port to listen on
-    #[arg(long, default_value_t = 8000)]
-    pub port: u16,
-    /// Address to listen on
-    #[arg(long, default_value = "127.0.0.1")]
-    pub bind: String,
-    /// Multiply every endpoint's simulated latency (0 turns latency off)
-    #[arg(long = "latency-scale", default_value_t = 1.0, value_parser = non_negative)]
-    pub latency_scale: f64,
-    /// Seed of the generated data (same seed, same portfolios)
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-}
-
-fn non_negative(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
-        _ => Err(format!("'{s}' is not a number of 0 or more")),
-    }
-}
-
-/// `locusta check`: validate scenario files without running them.
-#[derive(Parser, Debug, Clone, PartialEq)]
-#[command(
-    name = "locusta check",
-    about = "Check scenario files without running them: every problem, with file, line and column"
-)]
-pub struct CheckArgs {
-    /// The scenario files
-    #[arg(required = true, value_name = "FILE")]
-    pub files: Vec<PathBuf>,
-}
-
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Run(Box<Settings>),
     Demo(DemoArgs),
     Check(CheckArgs),
+    Report(ReportArgs),
     /// Print the scenario format's JSON Schema.
     Schema,
     /// Help or version text, for stdout.
@@ -492,6 +469,7 @@ impl RunArgs {
             run_time: self.run_time.filter(|t| *t > 0).map(Duration::from_secs),
             csv_prefix: self.csv,
             csv_full_history,
+            html: self.html,
             only_summary: flag(self.only_summary, "only-summary"),
             reset_stats: flag(self.reset_stats, "reset-stats"),
             run_sheet: self.run_sheet.map(PathBuf::from),
@@ -515,29 +493,6 @@ fn version_text() -> String {
     format!("locusta {}\n", env!("CARGO_PKG_VERSION"))
 }
 
-/// Parses a subcommand's arguments (after its name) with its own definitions.
-fn subcommand<T: Parser>(
-    name: &str,
-    args: Vec<OsString>,
-    wrap: impl FnOnce(T) -> Command,
-) -> Result<Command, UsageError> {
-    let argv =
-        std::iter::once(OsString::from(format!("locusta {name}"))).chain(args.into_iter().skip(2));
-    match T::try_parse_from(argv) {
-        Ok(a) => Ok(wrap(a)),
-        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp) => Ok(Command::Print(e.to_string())),
-        Err(e) => Err(usage_error(&e)),
-    }
-}
-
-/// `locusta schema` takes no arguments.
-#[derive(Parser)]
-#[command(
-    name = "locusta schema",
-    about = "Print the scenario format as a JSON Schema"
-)]
-struct SchemaArgs {}
-
 /// Parses a command line (`args[0]` is the program name).
 pub fn parse(args: Vec<OsString>, env: &Environment<'_>) -> Result<Command, UsageError> {
     // Subcommands count only in first position, so they never clash with user type names.
@@ -545,6 +500,7 @@ pub fn parse(args: Vec<OsString>, env: &Environment<'_>) -> Result<Command, Usag
         Some("demo") => return subcommand("demo", args, Command::Demo),
         Some("check") => return subcommand("check", args, Command::Check),
         Some("schema") => return subcommand("schema", args, |_: SchemaArgs| Command::Schema),
+        Some("report") => return subcommand("report", args, Command::Report),
         _ => {}
     }
     let cli = match RunArgs::try_parse_from(args) {
@@ -589,256 +545,14 @@ pub fn parse(args: Vec<OsString>, env: &Environment<'_>) -> Result<Command, Usag
     }
     let env_entries = layers::env_entries(&env_keys(), |name| (env.var)(name));
     apply_source(&mut layered, &mut flags, &env_entries)?;
-    if let Some(classes) = (env.var)("LOCUST_USER_CLASSES") {
-        if layered.user_types.is_empty() {
-            layered.user_types = classes.split_whitespace().map(String::from).collect();
-        }
+    if let Some(classes) = (env.var)("LOCUST_USER_CLASSES")
+        && layered.user_types.is_empty()
+    {
+        layered.user_types = classes.split_whitespace().map(String::from).collect();
     }
     let settings = cli.clone().over(layered).resolve(&flags)?;
     Ok(Command::Run(Box::new(settings)))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn run(args: &[&str], vars: &[(&str, &str)], dir: &Path) -> Result<Settings, UsageError> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let lookup = move |n: &str| vars.get(n).cloned();
-        let env = Environment {
-            var: &lookup,
-            home: Some(dir.join("home")),
-            cwd: dir.to_path_buf(),
-        };
-        let argv: Vec<OsString> = std::iter::once("locusta")
-            .chain(args.iter().copied())
-            .map(OsString::from)
-            .collect();
-        match parse(argv, &env)? {
-            Command::Run(s) => Ok(*s),
-            other => panic!("expected a run, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn defaults_are_locusts() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = run(&[], &[], dir.path()).unwrap();
-        assert_eq!(
-            (s.users, s.spawn_rate, s.run_time, s.stop_timeout),
-            (None, 1.0, None, Duration::ZERO)
-        );
-        assert_eq!(s.exit_code_on_error, 1);
-        assert_eq!(s.scenario, PathBuf::from("locustfile.yaml"));
-        let s = run(&["-t", "0", "-u", "5", "--run-time=1h30m"], &[], dir.path()).unwrap();
-        assert_eq!(s.run_time, Some(Duration::from_secs(5400)));
-    }
-
-    #[test]
-    fn bad_values_read_like_argparse() {
-        let dir = tempfile::tempdir().unwrap();
-        let e = |args: &[&str]| run(args, &[], dir.path()).unwrap_err().to_string();
-        assert_eq!(
-            e(&["-u", "abc"]),
-            "locusta: error: argument -u/--users: invalid int value: 'abc'"
-        );
-        assert_eq!(
-            e(&["-r", "0"]),
-            "locusta: error: argument -r/--spawn-rate: must be > 0"
-        );
-        assert_eq!(
-            e(&["-t", "5x"]),
-            "locusta: error: argument -t/--run-time: Invalid time span format. Valid formats: 20, 20s, 3m, 2h, 1h20m, 3h30m10s, etc."
-        );
-        assert_eq!(
-            e(&["--headlesss"]),
-            "locusta: error: unrecognized arguments: --headlesss (did you mean '--headless'?)"
-        );
-        assert_eq!(
-            e(&["--csv-full-history"]),
-            "locusta: error: '--csv-full-history' requires '--csv'."
-        );
-    }
-
-    #[test]
-    fn prefixes_and_aliases() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = run(
-            &["--headl", "--only-s", "--scenario", "x.yaml"],
-            &[],
-            dir.path(),
-        )
-        .unwrap();
-        assert!(s.only_summary);
-        assert_eq!(s.scenario, PathBuf::from("x.yaml"));
-    }
-
-    #[test]
-    fn precedence_follows_locusts_code() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path();
-        std::fs::create_dir(p.join("home")).unwrap();
-        std::fs::write(
-            p.join("home/.locust.conf"),
-            "users = 3\nhost = http://home\nrun-time = 7\n",
-        )
-        .unwrap();
-        std::fs::write(
-            p.join("locust.conf"),
-            "users = 7\nheadless = true\nspawn-rate = 4\n",
-        )
-        .unwrap();
-        // Observed in Locust: pyproject.toml wins over locust.conf.
-        std::fs::write(p.join("pyproject.toml"), "[tool.locust]\nusers = 9\n").unwrap();
-        let s = run(&[], &[], p).unwrap();
-        assert_eq!(
-            (s.users, s.spawn_rate, s.run_time),
-            (Some(9), 4.0, Some(Duration::from_secs(7)))
-        );
-        assert_eq!(s.host.as_deref(), Some("http://home"));
-        // --config beats pyproject.toml; the environment beats --config; the command line beats all.
-        std::fs::write(p.join("custom.conf"), "users = 5\nhost = http://config\n").unwrap();
-        let cfg = p.join("custom.conf");
-        let cfg = cfg.to_str().unwrap();
-        assert_eq!(run(&["--config", cfg], &[], p).unwrap().users, Some(5));
-        let s = run(
-            &["--config", cfg],
-            &[("LOCUST_HOST", "http://env"), ("LOCUST_USERS", "6")],
-            p,
-        )
-        .unwrap();
-        assert_eq!((s.users, s.host.as_deref()), (Some(6), Some("http://env")));
-        assert_eq!(
-            run(&["--config", cfg, "-u", "2"], &[("LOCUST_USERS", "6")], p)
-                .unwrap()
-                .users,
-            Some(2)
-        );
-    }
-
-    #[test]
-    fn env_false_beats_config_true() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("locust.conf"), "only-summary = true\n").unwrap();
-        assert!(run(&[], &[], dir.path()).unwrap().only_summary);
-        assert!(
-            !run(&[], &[("LOCUST_ONLY_SUMMARY", "false")], dir.path())
-                .unwrap()
-                .only_summary
-        );
-        let e = run(&[], &[("LOCUST_HEADLESS", "maybe")], dir.path())
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            e,
-            "locusta: error: Unexpected value for LOCUST_HEADLESS: 'maybe'. Expecting 'true', 'false', 'yes', 'no', 'on', 'off', '1' or '0'"
-        );
-    }
-
-    #[test]
-    fn config_errors_name_their_source() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("locust.conf"), "# x\nunknown-key = 1\n").unwrap();
-        let e = run(&[], &[], dir.path()).unwrap_err().to_string();
-        assert!(
-            e.starts_with("locusta: error: unrecognized arguments: --unknown-key=1 (from "),
-            "{e}"
-        );
-        assert!(e.ends_with("locust.conf:2)"), "{e}");
-        std::fs::write(dir.path().join("locust.conf"), "spawn_rate = 4\n").unwrap();
-        assert!(
-            run(&[], &[], dir.path()).is_err(),
-            "underscores are not Locust's key names"
-        );
-        std::fs::write(dir.path().join("locust.conf"), "users = many\n").unwrap();
-        let e = run(&[], &[], dir.path()).unwrap_err().to_string();
-        assert!(
-            e.starts_with("locusta: error: argument -u/--users: invalid int value: 'many' (from "),
-            "{e}"
-        );
-        std::fs::remove_file(dir.path().join("locust.conf")).unwrap();
-        let e = run(&["--config", "/nonexistent/x.conf"], &[], dir.path())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("cannot read config file /nonexistent/x.conf"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn user_types_from_the_line_or_the_environment() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = run(
-            &["-f", "s.yaml", "PortfolioUser", "-u", "200"],
-            &[],
-            dir.path(),
-        )
-        .unwrap();
-        assert_eq!(s.user_types, ["PortfolioUser"]);
-        let s = run(&[], &[("LOCUST_USER_CLASSES", "A B")], dir.path()).unwrap();
-        assert_eq!(s.user_types, ["A", "B"]);
-        let s = run(&["C"], &[("LOCUST_USER_CLASSES", "A B")], dir.path()).unwrap();
-        assert_eq!(s.user_types, ["C"]);
-        let s = run(&["-T", "a", "b", "-E", "c"], &[], dir.path()).unwrap();
-        assert_eq!(
-            (s.tags, s.exclude_tags),
-            (
-                vec!["a".to_string(), "b".to_string()],
-                vec!["c".to_string()]
-            )
-        );
-    }
-
-    #[test]
-    fn the_environment_sets_what_locust_lets_it_set() {
-        let keys = env_keys();
-        let names: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
-        for k in [
-            "locustfile",
-            "host",
-            "users",
-            "spawn-rate",
-            "run-time",
-            "headless",
-            "csv",
-            "stop-timeout",
-        ] {
-            assert!(names.contains(&k), "{k} missing from {names:?}");
-        }
-        assert!(
-            !names.contains(&"config") && !names.contains(&"help"),
-            "{names:?}"
-        );
-        assert!(keys.contains(&("tags".to_string(), true)));
-        assert!(keys.contains(&("users".to_string(), false)));
-    }
-
-    #[test]
-    fn subcommands_never_clash_with_a_run() {
-        let env = Environment::process();
-        let argv = |a: &[&str]| a.iter().map(OsString::from).collect::<Vec<_>>();
-        assert_eq!(
-            parse(argv(&["locusta", "demo", "--port", "9000"]), &env).unwrap(),
-            Command::Demo(DemoArgs {
-                port: 9000,
-                bind: "127.0.0.1".into(),
-                latency_scale: 1.0,
-                seed: 42
-            })
-        );
-        // Not in first position: a user type called "demo".
-        let Command::Run(s) = parse(argv(&["locusta", "-f", "x.yaml", "demo"]), &env).unwrap()
-        else {
-            panic!()
-        };
-        assert_eq!(s.user_types, ["demo"]);
-        assert_eq!(
-            parse(argv(&["locusta", "-V"]), &env).unwrap(),
-            Command::Print(version_text())
-        );
-    }
-}
+mod tests;

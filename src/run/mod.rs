@@ -5,18 +5,27 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
+
+mod reporter;
+mod signals;
+
+use reporter::Reporter;
+use signals::Signals;
 
 use crate::cli::Settings;
 use crate::engine::{RunConfig, Runner};
 use crate::machine::{self, Machine};
-use crate::report::console::{self, Rates};
+use crate::pyfmt;
+use crate::report::console;
 use crate::report::csv::CsvFiles;
-use crate::report::{run_sheet, scenario as scenario_report};
+use crate::report::data::{ReportData, RunInfo};
+use crate::report::{html, run_sheet, scenario as scenario_report};
 use crate::scenario::{self, Scenario, TagFilter, plan, select};
-use crate::stats::{Stats, unix_now};
+use crate::stats::history::History;
+use crate::stats::{RequestStats, Stats, unix_now};
 
 /// Exit code for bad arguments, an unusable scenario, or a run that cannot start.
 pub const EXIT_USAGE: i32 = 2;
@@ -109,107 +118,10 @@ enum Ending {
     Interrupted(&'static str),
 }
 
-/// Ctrl-C and SIGTERM as one stream of "please stop".
-struct Signals {
-    #[cfg(unix)]
-    interrupt: Option<tokio::signal::unix::Signal>,
-    #[cfg(unix)]
-    terminate: Option<tokio::signal::unix::Signal>,
-}
-
-impl Signals {
-    fn new() -> Signals {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            Signals {
-                interrupt: signal(SignalKind::interrupt()).ok(),
-                terminate: signal(SignalKind::terminate()).ok(),
-            }
-        }
-        #[cfg(not(unix))]
-        Signals {}
-    }
-
-    /// The name of the next signal received.
-    async fn next(&mut self) -> &'static str {
-        #[cfg(unix)]
-        {
-            let interrupt = async {
-                match &mut self.interrupt {
-                    Some(s) => s.recv().await,
-                    None => std::future::pending().await,
-                }
-            };
-            let terminate = async {
-                match &mut self.terminate {
-                    Some(s) => s.recv().await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                _ = interrupt => "SIGINT",
-                _ = terminate => "SIGTERM",
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-            "SIGINT"
-        }
-    }
-}
-
 async fn sleep_or_forever(limit: Option<Duration>) {
     match limit {
         Some(d) => tokio::time::sleep(d).await,
         None => std::future::pending().await,
-    }
-}
-
-/// What happens every second of a run: fold the shards in, rewrite the CSV files, and every
-/// other second print the table.
-struct Reporter {
-    stats: Arc<Stats>,
-    runner: Arc<Runner>,
-    csv: Option<CsvFiles>,
-    print_tables: bool,
-    width: usize,
-    ticks: u64,
-    csv_error_logged: bool,
-}
-
-impl Reporter {
-    fn tick(&mut self) {
-        let users = self.runner.user_count();
-        let state = self.stats.collect();
-        if let Some(files) = self.csv.as_mut()
-            && let Err(e) = files.write(&state, users, unix_now())
-            && !self.csv_error_logged
-        {
-            error!(target: "locusta.main", "cannot write the CSV files: {e}");
-            self.csv_error_logged = true;
-        }
-        if self.print_tables && self.ticks % 2 == 0 {
-            let table = console::stats_table(&state, self.width, Rates::Current);
-            drop(state);
-            console::to_stderr(&table);
-        }
-        self.ticks += 1;
-    }
-
-    /// Ticks every second until `stop`; the first tick is the caller's, before users start.
-    async fn every_second(mut self, stop: CancellationToken) -> Reporter {
-        let period = Duration::from_secs(1);
-        let mut ticker = tokio::time::interval_at(Instant::now() + period, period);
-        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                biased;
-                _ = stop.cancelled() => return self,
-                _ = ticker.tick() => self.tick(),
-            }
-        }
     }
 }
 
@@ -276,15 +188,7 @@ async fn run_test(
     }
 
     // As Locust: the first table and CSV row come before any user starts (User Count 0).
-    let mut reporter = Reporter {
-        stats: stats.clone(),
-        runner: runner.clone(),
-        csv,
-        print_tables: !settings.only_summary,
-        width: console::name_width(),
-        ticks: 0,
-        csv_error_logged: false,
-    };
+    let mut reporter = Reporter::new(stats.clone(), runner.clone(), csv, !settings.only_summary);
     reporter.tick();
     let reporter_stop = CancellationToken::new();
     let reporter = tokio::spawn(reporter.every_second(reporter_stop.clone()));
@@ -301,9 +205,12 @@ async fn run_test(
             "Got {signal} signal, stopping users (send it again to stop at once)"
         ),
     }
+    // The users as they ran, before stopping takes them away.
+    let user_counts: Vec<(String, u64)> = runner.counts().into_iter().collect();
     stop_users(&runner, settings.stop_timeout, &mut signals).await;
     reporter_stop.cancel();
-    let mut csv = reporter.await.ok().and_then(|r| r.csv);
+    let reporter = reporter.await.ok();
+    let ended = unix_now();
 
     let state = stats.collect();
     let code = if state.has_failures() {
@@ -311,62 +218,90 @@ async fn run_test(
     } else {
         0
     };
+    let run = FinishedRun {
+        settings,
+        scenario: &scenario,
+        config: &config,
+        users,
+        started,
+        ended,
+        ran_seconds: started_at.elapsed().as_secs(),
+        user_counts,
+        machine: Machine::read(),
+        git_commit: machine::git_commit(Path::new(".")),
+        exit_code: code,
+    };
+    let (mut csv, history) = match reporter {
+        Some(r) => (r.csv, r.history),
+        None => (None, History::default()),
+    };
     if let Some(files) = csv.as_mut()
-        && let Err(e) = files.write(&state, 0, unix_now())
+        && let Err(e) = files.write(&state, 0, ended)
     {
         error!(target: "locusta.main", "cannot write the final CSV files: {e}");
     }
     if let Some(path) = &settings.run_sheet {
-        write_run_sheet(
-            path, settings, &scenario, &config, &state, users, started, started_at, code,
-        );
+        write_run_sheet(path, &run, &state);
+    }
+    if let Some(template) = &settings.html {
+        write_html(template, &run, &state, &history);
     }
     info!(target: "locusta.main", "Shutting down (exit code {code})");
     console::to_stderr(&console::final_summary(&state, console::name_width()));
     code
 }
 
-#[allow(clippy::too_many_arguments)]
-fn write_run_sheet(
-    path: &Path,
-    settings: &Settings,
-    scenario: &Scenario,
-    config: &RunConfig,
-    state: &crate::stats::RequestStats,
+/// What the result files say about a run that ended.
+struct FinishedRun<'a> {
+    settings: &'a Settings,
+    scenario: &'a Scenario,
+    config: &'a RunConfig,
     users: u64,
+    /// Unix seconds.
     started: f64,
-    started_at: Instant,
+    ended: f64,
+    ran_seconds: u64,
+    user_counts: Vec<(String, u64)>,
+    machine: Machine,
+    git_commit: Option<String>,
     exit_code: i32,
-) {
-    let machine = Machine::read();
-    let commit = machine::git_commit(Path::new("."));
-    let user_types: Vec<String> = config
+}
+
+impl FinishedRun<'_> {
+    fn host(&self) -> String {
+        self.settings
+            .host
+            .clone()
+            .or_else(|| self.scenario.host.clone())
+            .unwrap_or_else(|| "(per user type)".to_string())
+    }
+}
+
+fn write_run_sheet(path: &Path, run: &FinishedRun<'_>, state: &RequestStats) {
+    let user_types: Vec<String> = run
+        .config
         .user_types
         .iter()
-        .map(|&i| scenario.user_types[i].name.clone())
+        .map(|&i| run.scenario.user_types[i].name.clone())
         .collect();
-    let host = settings
-        .host
-        .clone()
-        .or_else(|| scenario.host.clone())
-        .unwrap_or_else(|| "(per user type)".to_string());
+    let host = run.host();
     let tester = std::env::var("USER").unwrap_or_else(|_| "___________".to_string());
     let facts = run_sheet::RunFacts {
-        started_utc: chrono::DateTime::<chrono::Utc>::from_timestamp(started as i64, 0)
+        started_utc: chrono::DateTime::<chrono::Utc>::from_timestamp(run.started as i64, 0)
             .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
             .unwrap_or_default(),
         tester: &tester,
-        scenario: &scenario.path.display().to_string(),
+        scenario: &run.scenario.path.display().to_string(),
         user_types: &user_types,
         host: &host,
-        users,
-        spawn_rate: settings.spawn_rate,
-        run_time: settings.run_time.map(|d| d.as_secs()),
-        ran_seconds: started_at.elapsed().as_secs(),
+        users: run.users,
+        spawn_rate: run.settings.spawn_rate,
+        run_time: run.settings.run_time.map(|d| d.as_secs()),
+        ran_seconds: run.ran_seconds,
         version: VERSION,
-        git_commit: commit.as_deref(),
-        machine: &machine,
-        exit_code,
+        git_commit: run.git_commit.as_deref(),
+        machine: &run.machine,
+        exit_code: run.exit_code,
     };
     let text = run_sheet::render(&facts, state);
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -374,5 +309,54 @@ fn write_run_sheet(
     }
     if let Err(e) = crate::report::csv::replace_file(path, text.as_bytes()) {
         error!(target: "locusta.main", "cannot write the run sheet {}: {e}", path.display());
+    }
+}
+
+/// `--html`: the report of the run, with Locust's `{u}`, `{r}` and `{t}` in the file name.
+fn write_html(template: &str, run: &FinishedRun<'_>, state: &RequestStats, history: &History) {
+    let settings = run.settings;
+    let path = html::expand_filename(
+        template,
+        Some(run.users),
+        Some(settings.spawn_rate),
+        settings.run_time.map(|d| d.as_secs()),
+    );
+    let tags = &run.config.tags;
+    let ratios = (
+        plan::ratios(
+            run.scenario,
+            &run.config.user_types,
+            Some(run.users),
+            tags,
+            false,
+        ),
+        plan::ratios(
+            run.scenario,
+            &run.config.user_types,
+            Some(run.users),
+            tags,
+            true,
+        ),
+    );
+    let info = RunInfo {
+        scenario: Some(run.scenario.path.display().to_string()),
+        host: Some(run.host()),
+        users: Some(run.users),
+        spawn_rate: Some(settings.spawn_rate),
+        run_time: Some(match settings.run_time {
+            Some(t) => pyfmt::duration_words(t.as_secs()),
+            None => "until interrupted".to_string(),
+        }),
+        started: Some(run.started),
+        ended: Some(run.ended),
+        generator: format!("locusta {VERSION}"),
+        git_commit: run.git_commit.clone(),
+        machine: Some(run.machine.describe()),
+        user_counts: run.user_counts.clone(),
+    };
+    let data = ReportData::from_run(info, state, history, Some(ratios));
+    match html::write(Path::new(&path), &data) {
+        Ok(()) => info!(target: "locusta.main", "Wrote the HTML report to {path}"),
+        Err(e) => error!(target: "locusta.main", "cannot write the HTML report {path}: {e}"),
     }
 }

@@ -1,0 +1,122 @@
+//! What happens every second of a run: fold the shards in, keep the history the HTML report
+//! charts, rewrite the CSV files, watch locusta's own CPU, and every other second print the table.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, warn};
+
+use crate::engine::Runner;
+use crate::machine;
+use crate::report::console::{self, Rates};
+use crate::report::csv::CsvFiles;
+use crate::stats::history::History;
+use crate::stats::{Stats, unix_now};
+
+/// Above this share of the machine's CPU, the load generator's own timing is suspect.
+const CPU_WARNING_PERCENT: f64 = 90.0;
+
+/// locusta's share of the machine's CPU between two readings.
+struct CpuMeter {
+    cores: f64,
+    last: Option<(Instant, f64)>,
+}
+
+impl CpuMeter {
+    fn new() -> CpuMeter {
+        CpuMeter {
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()) as f64,
+            last: None,
+        }
+    }
+
+    /// Percent of all cores used since the previous call; `None` the first time.
+    fn sample(&mut self) -> Option<f64> {
+        let now = (Instant::now(), machine::process_cpu_seconds());
+        let previous = self.last.replace(now)?;
+        let wall = now.0.duration_since(previous.0).as_secs_f64();
+        (wall > 0.2).then(|| ((now.1 - previous.1) / (wall * self.cores) * 100.0).clamp(0.0, 100.0))
+    }
+}
+
+pub struct Reporter {
+    stats: Arc<Stats>,
+    runner: Arc<Runner>,
+    pub csv: Option<CsvFiles>,
+    pub history: History,
+    cpu: CpuMeter,
+    cpu_warned: bool,
+    print_tables: bool,
+    width: usize,
+    ticks: u64,
+    csv_error_logged: bool,
+}
+
+impl Reporter {
+    pub fn new(
+        stats: Arc<Stats>,
+        runner: Arc<Runner>,
+        csv: Option<CsvFiles>,
+        print_tables: bool,
+    ) -> Reporter {
+        Reporter {
+            stats,
+            runner,
+            csv,
+            history: History::default(),
+            cpu: CpuMeter::new(),
+            cpu_warned: false,
+            print_tables,
+            width: console::name_width(),
+            ticks: 0,
+            csv_error_logged: false,
+        }
+    }
+
+    pub fn tick(&mut self) {
+        let users = self.runner.user_count();
+        let cpu = self.cpu.sample();
+        if let Some(percent) = cpu.filter(|p| *p > CPU_WARNING_PERCENT)
+            && !self.cpu_warned
+        {
+            // Locust's warning, with the share measured across every core locusta runs on.
+            warn!(
+                target: "locusta.runners",
+                "CPU usage above {CPU_WARNING_PERCENT:.0}% ({percent:.0}% of all cores)! This may constrain your throughput and may even give inconsistent response time measurements! Run locusta on a machine with more cores, or with fewer users."
+            );
+            self.cpu_warned = true;
+        }
+        let now = unix_now();
+        let state = self.stats.collect();
+        self.history.record(&state, users, cpu, now);
+        if let Some(files) = self.csv.as_mut()
+            && let Err(e) = files.write(&state, users, now)
+            && !self.csv_error_logged
+        {
+            error!(target: "locusta.main", "cannot write the CSV files: {e}");
+            self.csv_error_logged = true;
+        }
+        if self.print_tables && self.ticks.is_multiple_of(2) {
+            let table = console::stats_table(&state, self.width, Rates::Current);
+            drop(state);
+            console::to_stderr(&table);
+        }
+        self.ticks += 1;
+    }
+
+    /// Ticks every second until `stop`; the first tick is the caller's, before users start.
+    pub async fn every_second(mut self, stop: CancellationToken) -> Reporter {
+        let period = Duration::from_secs(1);
+        let mut ticker = tokio::time::interval_at(Instant::now() + period, period);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => return self,
+                _ = ticker.tick() => self.tick(),
+            }
+        }
+    }
+}
