@@ -251,7 +251,12 @@ fn html_comes_from_the_command_line_environment_or_config_file() {
     assert_eq!(s.html.as_deref(), Some("conf.html"));
     let s = run(&[], &[("LOCUST_HTML", "env.html")], dir.path()).unwrap();
     assert_eq!(s.html.as_deref(), Some("env.html"));
-    let s = run(&["--html", "cli.html"], &[("LOCUST_HTML", "env.html")], dir.path()).unwrap();
+    let s = run(
+        &["--html", "cli.html"],
+        &[("LOCUST_HTML", "env.html")],
+        dir.path(),
+    )
+    .unwrap();
     assert_eq!(s.html.as_deref(), Some("cli.html"));
 }
 

@@ -218,6 +218,8 @@ async fn run_test(
     } else {
         0
     };
+    // The machine and the tested project's commit, only for the files that record them.
+    let facts = settings.run_sheet.is_some() || settings.html.is_some();
     let run = FinishedRun {
         settings,
         scenario: &scenario,
@@ -227,8 +229,12 @@ async fn run_test(
         ended,
         ran_seconds: started_at.elapsed().as_secs(),
         user_counts,
-        machine: Machine::read(),
-        git_commit: machine::git_commit(Path::new(".")),
+        machine: if facts {
+            Machine::read()
+        } else {
+            Machine::default()
+        },
+        git_commit: facts.then(|| machine::git_commit(Path::new("."))).flatten(),
         exit_code: code,
     };
     let (mut csv, history) = match reporter {
