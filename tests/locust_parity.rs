@@ -279,3 +279,97 @@ fn full_history_rows_follow_locusts_layout() {
         "the same entries appear in the history"
     );
 }
+
+const FAULTS_LOCUSTFILE: &str = r#"
+from locust import HttpUser, task, constant
+
+class U(HttpUser):
+    wait_time = constant(0.1)
+
+    @task
+    def faults(self):
+        for path in ["/reset", "/short", "/close", "/hang", "http://127.0.0.1:DEAD/refused"]:
+            self.client.get(path, timeout=1)
+"#;
+
+const FAULTS_SCENARIO: &str = r#"
+defaults: {timeout: 1s}
+users:
+  U:
+    wait_time: {constant: 0.1}
+    tasks:
+      - flow:
+          - get: /reset
+          - get: /short
+          - get: /close
+          - get: /hang
+          - get: "http://127.0.0.1:DEAD/refused"
+"#;
+
+#[test]
+fn target_faults_read_the_same_as_in_locust() {
+    let Some(locust) = locust_bin() else {
+        eprintln!("LOCUSTA_TEST_LOCUST is not set: skipping the side-by-side run with Locust");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let addr = common::faults::fault_server();
+    let dead = closed_port().to_string();
+    let host = format!("http://{addr}");
+    let lf = write(
+        dir.path(),
+        "lf.py",
+        &FAULTS_LOCUSTFILE.replace("DEAD", &dead),
+    );
+    let yaml = write(
+        dir.path(),
+        "s.yaml",
+        &FAULTS_SCENARIO.replace("DEAD", &dead),
+    );
+    let args = [
+        "-H",
+        &host,
+        "-u",
+        "1",
+        "-r",
+        "1",
+        "-t",
+        "4",
+        "--headless",
+        "--only-summary",
+        "--csv",
+    ];
+    let started = Instant::now();
+    let child = std::process::Command::new(&locust)
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .args(["-f", lf.to_str().unwrap()])
+        .args(args)
+        .arg("locust")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run locust");
+    let theirs = finish(child, started, Duration::from_secs(60));
+    let ours = locusta(
+        dir.path(),
+        &[&["-f", yaml.to_str().unwrap()][..], &args, &["ours"]].concat(),
+    );
+    assert_eq!(
+        (theirs.code, ours.code),
+        (1, 1),
+        "{}\n{}",
+        theirs.output(),
+        ours.output()
+    );
+    let errors = |prefix: &str| -> BTreeMap<String, String> {
+        csv_rows(&dir.path().join(format!("{prefix}_failures.csv")))[1..]
+            .iter()
+            .map(|r| (r[1].clone(), r[2].clone()))
+            .collect()
+    };
+    let (theirs, ours) = (errors("locust"), errors("ours"));
+    assert_eq!(theirs.len(), 5, "{theirs:?}");
+    assert_eq!(ours, theirs);
+}

@@ -220,3 +220,51 @@ fn log_level_and_log_file() {
         "milliseconds after a comma, as Python's logging: {first}"
     );
 }
+
+#[test]
+fn iterations_end_the_run_after_that_many_task_runs_in_all() {
+    let (addr, served) = counting_server();
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "host: http://{addr}\nusers:\n  U:\n    wait_time: {{constant: 0.05}}\n    on_stop: [{{get: /after}}]\n    tasks:\n      - {{get: /fast, weight: 3}}\n      - name: pair\n        flow: [{{get: /fast}}, {{get: /after}}]\n"
+    );
+    write(dir.path(), "s.yaml", &yaml);
+    // No run time: the limit alone ends the run.
+    let run = locusta_line(
+        dir.path(),
+        "-f s.yaml -u 4 -r 4 -i 25 --csv i --only-summary",
+    );
+    assert_eq!(run.code, 0, "{}", run.output());
+    assert!(
+        run.stderr.contains(
+            "Iteration limit reached (25), stopping Users at the start of their next task run"
+        ),
+        "{}",
+        run.output()
+    );
+    assert!(
+        run.stderr.contains("Last user stopped, quitting runner"),
+        "{}",
+        run.output()
+    );
+    let stats = csv_rows(&dir.path().join("i_stats.csv"));
+    let fast: u64 = stats_row(&stats, "GET", "/fast")[2].parse().unwrap();
+    let after: u64 = stats_row(&stats, "GET", "/after")[2].parse().unwrap();
+    // Every task run starts with one /fast; every user's on_stop adds one /after.
+    assert_eq!(fast, 25, "{stats:?}");
+    assert_eq!(served.load(Ordering::SeqCst), 25);
+    assert!(after >= 4, "on_stop ran for each user: {after}");
+    assert!(run.elapsed < Duration::from_secs(10), "{:?}", run.elapsed);
+    // LOCUST_ITERATIONS works too, and -t still ends a run first.
+    let run = run_cmd(
+        command(dir.path())
+            .env("LOCUST_ITERATIONS", "100000")
+            .args(["-f", "s.yaml", "-u", "1", "-t", "1", "--only-summary"]),
+    );
+    assert_eq!(run.code, 0, "{}", run.output());
+    assert!(
+        run.stderr.contains("--run-time limit reached"),
+        "{}",
+        run.output()
+    );
+}

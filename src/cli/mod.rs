@@ -69,7 +69,7 @@ pub struct RunArgs {
     pub host: Option<String>,
 
     /// Peak number of concurrent users [default: 1]
-    #[arg(short = 'u', long, value_name = "INT", value_parser = values::users, help_heading = "Common options")]
+    #[arg(short = 'u', long, value_name = "INT", value_parser = values::count, help_heading = "Common options")]
     pub users: Option<u64>,
 
     /// Rate to spawn users at (users per second) [default: 1]
@@ -79,6 +79,10 @@ pub struct RunArgs {
     /// Stop after the specified amount of time, e.g. (300s, 20m, 3h, 1h30m, etc.); 0 or unset: run until Ctrl-C
     #[arg(short = 't', long = "run-time", value_name = "TIME", value_parser = values::timespan, help_heading = "Common options")]
     pub run_time: Option<u64>,
+
+    /// Stop after this many task runs in all (locust-plugins' -i): then each user stops at the start of its next task; 0 or unset: no limit
+    #[arg(short = 'i', long, value_name = "INT", value_parser = values::count, help_heading = "Common options")]
+    pub iterations: Option<u64>,
 
     /// Show the user types in the scenario and exit
     #[arg(short = 'l', long = "list", help_heading = "Common options")]
@@ -212,6 +216,7 @@ impl RunArgs {
             users,
             spawn_rate,
             run_time,
+            iterations,
             tags,
             exclude_tags,
             csv,
@@ -240,6 +245,8 @@ pub struct Settings {
     pub spawn_rate: f64,
     /// `None`: run until interrupted.
     pub run_time: Option<Duration>,
+    /// `-i`: task runs in all; `None`: no limit.
+    pub iterations: Option<u64>,
     pub csv_prefix: Option<String>,
     pub csv_full_history: bool,
     /// The `--html` file name, placeholders not yet filled in.
@@ -467,6 +474,7 @@ impl RunArgs {
             users: self.users,
             spawn_rate: self.spawn_rate.unwrap_or(1.0),
             run_time: self.run_time.filter(|t| *t > 0).map(Duration::from_secs),
+            iterations: self.iterations.filter(|n| *n > 0),
             csv_prefix: self.csv,
             csv_full_history,
             html: self.html,

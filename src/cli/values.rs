@@ -35,8 +35,8 @@ pub fn int(s: &str) -> Result<i64, String> {
         .map_err(|_| format!("invalid int value: '{s}'"))
 }
 
-/// `-u/--users`: an int, and not a negative one.
-pub fn users(s: &str) -> Result<u64, String> {
+/// `-u/--users`, `-i/--iterations`: an int, and not a negative one.
+pub fn count(s: &str) -> Result<u64, String> {
     let n = int(s)?;
     u64::try_from(n).map_err(|_| format!("must be 0 or more, got {n}"))
 }
@@ -118,9 +118,9 @@ mod tests {
 
     #[test]
     fn numbers_and_words() {
-        assert_eq!(users("abc").unwrap_err(), "invalid int value: 'abc'");
-        assert_eq!(users("7"), Ok(7));
-        assert!(users("-1").is_err());
+        assert_eq!(count("abc").unwrap_err(), "invalid int value: 'abc'");
+        assert_eq!(count("7"), Ok(7));
+        assert!(count("-1").is_err());
         assert_eq!(spawn_rate("0").unwrap_err(), "must be > 0");
         assert_eq!(spawn_rate("2.5"), Ok(2.5));
         assert!(spawn_rate("inf").is_err());

@@ -248,6 +248,7 @@ impl HttpClient {
                 continue;
             }
             let headers = resp.headers().clone();
+            let expected = resp.content_length();
             let mut kept: Vec<u8> = Vec::new();
             loop {
                 match resp.chunk().await {
@@ -259,7 +260,7 @@ impl HttpClient {
                         }
                     }
                     Ok(None) => break,
-                    Err(e) => return Err(describe(&e, &url, timeout)),
+                    Err(e) => return Err(body_error(&e, &url, timeout, *received, expected)),
                 }
             }
             return Ok(Response {
@@ -413,6 +414,72 @@ fn describe(err: &reqwest::Error, url: &Url, timeout: Duration) -> TransportErro
         ));
     }
     TransportError(pyfmt::exception("ConnectionError", &innermost_text))
+}
+
+/// The operating system's error number behind `err`, if any.
+fn os_errno(err: &reqwest::Error) -> Option<i32> {
+    let mut source: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(errno) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::raw_os_error)
+        {
+            return Some(errno);
+        }
+        source = e.source();
+    }
+    None
+}
+
+/// Whether the connection ended before the response did.
+fn ended_early(err: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = source {
+        let io_eof = e
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof);
+        if io_eof
+            || e.downcast_ref::<hyper::Error>()
+                .is_some_and(hyper::Error::is_incomplete_message)
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// A failure while the body arrived, after a good status line and headers: python-requests
+/// raises `ChunkedEncodingError` around urllib3's `ProtocolError`, whatever the framing, e.g.
+/// `ChunkedEncodingError(ProtocolError('Connection broken: IncompleteRead(1000 bytes read,
+/// 99000 more expected)', IncompleteRead(1000 bytes read, 99000 more expected)))`.
+fn body_error(
+    err: &reqwest::Error,
+    url: &Url,
+    timeout: Duration,
+    read: u64,
+    expected: Option<u64>,
+) -> TransportError {
+    if err.is_timeout() {
+        return timeout_error(url, timeout);
+    }
+    let cause = if let Some(errno) = os_errno(err) {
+        os_error_repr(errno)
+    } else if ended_early(err) {
+        match expected {
+            Some(len) => format!(
+                "IncompleteRead({read} bytes read, {} more expected)",
+                len.saturating_sub(read)
+            ),
+            None => format!("IncompleteRead({read} bytes read)"),
+        }
+    } else {
+        return describe(err, url, timeout);
+    };
+    TransportError(format!(
+        "ChunkedEncodingError(ProtocolError({}, {cause}))",
+        pyfmt::str_repr(&format!("Connection broken: {cause}"))
+    ))
 }
 
 fn remote_disconnected() -> String {

@@ -7,6 +7,7 @@ mod capture;
 mod checks;
 pub mod dispatch;
 pub mod http;
+mod iterations;
 mod runner;
 mod user;
 pub mod wait;

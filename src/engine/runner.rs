@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::dispatch::{DispatchType, Dispatcher};
 use super::http::{ClientOptions, HttpClient};
+use super::iterations::IterationLimit;
 use super::user::{RunContext, VirtualUser};
 use crate::scenario::plan::{self, UserPlan};
 use crate::scenario::{Scenario, TagFilter};
@@ -33,6 +34,8 @@ pub struct RunConfig {
     pub insecure: bool,
     /// `--ca-file`: trust these PEM certificates too.
     pub ca_file: Option<std::path::PathBuf>,
+    /// `-i`: task runs in all.
+    pub iterations: Option<u64>,
 }
 
 struct Running {
@@ -129,6 +132,7 @@ impl Runner {
             hosts,
             client,
             stats,
+            iterations: config.iterations.map(IterationLimit::new),
         };
         Ok(Runner {
             ctx: Arc::new(ctx),
@@ -268,6 +272,21 @@ impl Runner {
         stop_users(users, stop_timeout, self.abort.clone()).await;
         for l in leaving {
             let _ = l.await;
+        }
+    }
+
+    /// Returns once `-i` has been used up and every user has stopped (never without `-i`).
+    pub async fn iterations_done(&self) {
+        let Some(limit) = &self.ctx.iterations else {
+            return std::future::pending().await;
+        };
+        let mut poll = tokio::time::interval(Duration::from_millis(50));
+        loop {
+            poll.tick().await;
+            if limit.reached() && self.state.lock().users.iter().all(|u| u.join.is_finished()) {
+                tracing::info!(target: "locusta.runners", "Last user stopped, quitting runner");
+                return;
+            }
         }
     }
 

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use super::http::{HttpClient, MultipartPart, Prepared, PreparedBody};
+use super::iterations::IterationLimit;
 use super::wait::{Pacer, next_wait};
 use super::{capture, checks};
 use crate::scenario::plan::{Node, UserPlan};
@@ -38,6 +39,8 @@ pub struct RunContext {
     pub hosts: Vec<Option<String>>,
     pub client: HttpClient,
     pub stats: Arc<Stats>,
+    /// `-i`: the task runs left to all users.
+    pub iterations: Option<IterationLimit>,
 }
 
 pub struct VirtualUser {
@@ -99,6 +102,11 @@ impl VirtualUser {
         let plan = &ctx.plans[self.user_type];
         loop {
             if stop.is_cancelled() {
+                return;
+            }
+            if let Some(limit) = &ctx.iterations
+                && !limit.claim()
+            {
                 return;
             }
             if let Some(task) = plan.tasks.pick(&mut self.rng) {

@@ -96,6 +96,7 @@ pub fn execute(settings: &Settings) -> i32 {
         tags,
         insecure: settings.insecure,
         ca_file: settings.ca_file.clone(),
+        iterations: settings.iterations,
     };
     let started = unix_now();
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -115,6 +116,8 @@ pub fn execute(settings: &Settings) -> i32 {
 /// Why the test ended.
 enum Ending {
     RunTime,
+    /// `-i` used up and every user stopped.
+    Iterations,
     Interrupted(&'static str),
 }
 
@@ -196,10 +199,12 @@ async fn run_test(
     let ending = tokio::select! {
         ending = ramp_then_idle(runner.clone(), stats.clone(), users, settings.spawn_rate, settings.stop_timeout, settings.reset_stats) => ending,
         _ = sleep_or_forever(settings.run_time) => Ending::RunTime,
+        _ = runner.iterations_done() => Ending::Iterations,
         signal = signals.next() => Ending::Interrupted(signal),
     };
     match ending {
         Ending::RunTime => info!(target: "locusta.main", "--run-time limit reached, shutting down"),
+        Ending::Iterations => {}
         Ending::Interrupted(signal) => info!(
             target: "locusta.main",
             "Got {signal} signal, stopping users (send it again to stop at once)"

@@ -182,3 +182,4 @@ pub fn closed_pipe() -> Stdio {
     drop(read);
     Stdio::from(write)
 }
+pub mod faults;
