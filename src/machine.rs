@@ -79,6 +79,38 @@ pub fn process_cpu_seconds() -> f64 {
     secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
+/// Raises this process's open-files limit to the hard limit, since every user's connection is a
+/// file descriptor and common defaults (1024) are far below what a load test needs. Returns
+/// the limit now in force, if it can be read.
+pub fn raise_open_files_limit() -> Option<u64> {
+    // SAFETY: getrlimit/setrlimit read and write the struct we own.
+    unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return None;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit.rlim_cur = limit.rlim_max;
+            }
+        }
+        Some(limit.rlim_cur as u64)
+    }
+}
+
+/// This process's open-files limit.
+pub fn open_files_limit() -> Option<u64> {
+    // SAFETY: getrlimit fills the struct we own.
+    unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        (libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0).then_some(limit.rlim_cur as u64)
+    }
+}
+
 /// The commit checked out in `dir`'s repository (with `-dirty` for local changes), if any.
 pub fn git_commit(dir: &Path) -> Option<String> {
     let out = Command::new("git")

@@ -209,3 +209,58 @@ fn a_body_of_gigabytes_is_counted_as_it_streams_not_kept() {
         "2 GiB streamed through {peak_kib} KiB of memory"
     );
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn too_many_open_files_is_said_clearly() {
+    let addr = fault_server();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "s.yaml",
+        "defaults: {timeout: 2s}\nusers:\n  U:\n    wait_time: {constant: 0.1}\n    tasks: [{get: /hang}]\n",
+    );
+    let host = format!("http://{addr}");
+    // A hard limit of 48 files, and 80 users each holding a connection to a server that hangs.
+    let run = run_cmd(
+        std::process::Command::new("bash")
+            .current_dir(dir.path())
+            .env("HOME", dir.path())
+            .arg("-c")
+            .arg("ulimit -n 48 && exec \"$@\"")
+            .arg("locusta")
+            .arg(env!("CARGO_BIN_EXE_locusta"))
+            .args([
+                "-f", "s.yaml", "-H", &host, "-u", "80", "-r", "80", "-t", "3s",
+            ])
+            .args(["--headless", "--only-summary", "--csv", "m"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped()),
+    );
+    assert_eq!(run.code, 1, "{}", run.output());
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("The open-files limit is 48, too low for 80 users"),
+        "{}",
+        run.output()
+    );
+    assert!(
+        run.stderr.contains("Too many open files: the users need more connections than this process may open (its open-files limit is 48)"),
+        "{}",
+        run.output()
+    );
+    assert_eq!(
+        run.stderr
+            .matches("Too many open files: the users need")
+            .count(),
+        1,
+        "said once"
+    );
+    let failures = csv_rows(&dir.path().join("m_failures.csv"));
+    let errors: Vec<&str> = failures[1..].iter().map(|r| r[2].as_str()).collect();
+    assert!(
+        errors.contains(&"OSError(24, 'Too many open files')"),
+        "{errors:?}"
+    );
+}

@@ -751,3 +751,132 @@ fn fixed_counts_and_per_type_hosts() {
     );
     assert_eq!(run.code, 1, "{}", run.output());
 }
+
+/// Every result file, read back whole: headers first, every row complete, Aggregated last.
+fn assert_result_files_whole(prefix: &std::path::Path) {
+    let path = |kind: &str| std::path::PathBuf::from(format!("{}_{kind}.csv", prefix.display()));
+    for (kind, columns) in [
+        ("stats", 22),
+        ("stats_history", 24),
+        ("failures", 6),
+        ("exceptions", 4),
+    ] {
+        let file = path(kind);
+        assert_crlf(&file);
+        let rows = csv_rows(&file);
+        assert!(!rows.is_empty(), "{kind}: no header");
+        for row in &rows {
+            assert_eq!(row.len(), columns, "{kind}: a cut row {row:?}");
+        }
+        if kind == "stats" {
+            assert_eq!(rows.last().unwrap()[1], "Aggregated", "{kind}: {rows:?}");
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn kill_9_at_any_moment_leaves_whole_files() {
+    let addr = demo(0.0);
+    let host = format!("http://{addr}");
+    // Killed at different points of the once-a-second rewrite, under as much load as 2 cores give.
+    for (i, after_ms) in [1100u64, 2350, 3600, 4020].into_iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "s.yaml", &SIMPLE.replace("0.05", "0"));
+        let child = command(dir.path())
+            .args([
+                "-f",
+                "s.yaml",
+                "-H",
+                &host,
+                "-u",
+                "8",
+                "-r",
+                "8",
+                "--csv-full-history",
+            ])
+            .args(["--csv", "k", "--only-summary"])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(after_ms));
+        // SAFETY: sending a signal to the child we spawned.
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        let run = finish(child, std::time::Instant::now(), Duration::from_secs(10));
+        assert_eq!(run.code, -1, "killed by the signal, round {i}");
+        assert_result_files_whole(&dir.path().join("k"));
+        let stats = csv_rows(&dir.path().join("k_stats.csv"));
+        assert!(
+            stats.len() > 2,
+            "round {i}: the last periodic version has the run in it: {stats:?}"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_second_signal_stops_users_at_once_and_still_writes_everything() {
+    let app = Router::new().route(
+        "/slow",
+        get(|| async {
+            tokio::time::sleep(Duration::from_secs(20)).await;
+            "late"
+        }),
+    );
+    let addr = serve(app.route("/quick", get(|| async { "ok" })));
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "s.yaml",
+        "users:\n  U:\n    wait_time: {constant: 0.1}\n    tasks:\n      - name: journey\n        flow: [{get: /quick}, {get: /slow}]\n",
+    );
+    let host = format!("http://{addr}");
+    let started = std::time::Instant::now();
+    let child = command(dir.path())
+        .args([
+            "-f",
+            "s.yaml",
+            "-H",
+            &host,
+            "-u",
+            "3",
+            "-r",
+            "3",
+            "--stop-timeout",
+            "60",
+        ])
+        .args([
+            "--csv",
+            "s",
+            "--html",
+            "s.html",
+            "--run-sheet",
+            "sheet.txt",
+            "--only-summary",
+        ])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: signals to the child we spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    std::thread::sleep(Duration::from_millis(500));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let run = finish(child, started, Duration::from_secs(30));
+    assert_eq!(run.code, 0, "{}", run.output());
+    assert!(
+        run.elapsed < Duration::from_secs(8),
+        "the second signal did not cut the wait: {:?}",
+        run.elapsed
+    );
+    assert!(
+        run.stderr
+            .contains("Got SIGINT again: stopping all users now"),
+        "{}",
+        run.output()
+    );
+    assert_result_files_whole(&dir.path().join("s"));
+    let stats = csv_rows(&dir.path().join("s_stats.csv"));
+    assert_eq!(stats_row(&stats, "GET", "/quick")[2], "3");
+    assert!(read(&dir.path().join("s.html")).contains("/quick"));
+    assert!(read(&dir.path().join("sheet.txt")).contains("- Total Requests: 3"));
+    assert!(run.stderr.contains("Response time percentiles"));
+}

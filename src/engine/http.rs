@@ -49,6 +49,8 @@ impl Default for ClientOptions {
 #[derive(Clone)]
 pub struct HttpClient {
     client: reqwest::Client,
+    /// Whether "Too many open files" has been explained yet (once a run is enough).
+    explained_fd_limit: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A request ready to send.
@@ -161,7 +163,10 @@ impl HttpClient {
             .no_proxy()
             .build()
             .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
-        Ok(HttpClient { client })
+        Ok(HttpClient {
+            client,
+            explained_fd_limit: Default::default(),
+        })
     }
 
     /// Sends `req`, following redirects like python-requests, reading cookies from and into
@@ -172,6 +177,20 @@ impl HttpClient {
         let deadline = start + req.timeout;
         let mut received = 0u64;
         let result = self.send_inner(req, jar, deadline, &mut received).await;
+        if let Err(e) = &result
+            && e.0.starts_with(&format!("OSError({}, ", libc::EMFILE))
+            && !self
+                .explained_fd_limit
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::error!(
+                target: "locusta.runners",
+                "Too many open files: the users need more connections than this process may open \
+                 (its open-files limit is {}). Raise the hard limit (ulimit -Hn, or LimitNOFILE= for a \
+                 systemd service) or run fewer users; until then these requests fail.",
+                crate::machine::open_files_limit().map_or("unknown".to_string(), |n| n.to_string())
+            );
+        }
         Exchange {
             result,
             elapsed: start.elapsed(),

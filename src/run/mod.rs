@@ -179,6 +179,16 @@ async fn run_test(
             "Total fixed_count of User classes ({fixed}) is greater than the specified number of users ({users}), so not all will be spawned."
         );
     }
+    // Each user keeps a connection open, and the run needs a few dozen files of its own.
+    if let Some(limit) = machine::raise_open_files_limit()
+        && limit < users + 100
+    {
+        warn!(
+            target: "locusta.main",
+            "The open-files limit is {limit}, too low for {users} users (each keeps a connection open): \
+             requests will fail with 'Too many open files'. Raise the hard limit (ulimit -Hn) or run fewer users."
+        );
+    }
     if settings.spawn_rate > 100.0 {
         warn!(
             target: "locusta.main",
