@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Run a CisTrade benchmark preset with locusta (the presets of the CisTrade benchmarking guide).
 #
-#   ./run_benchmark.sh quick|standard|stress|soak [USERS] [DURATION] [options] [-- locusta args]
+#   ./run_benchmark.sh quick|standard|stress|soak|spike [USERS] [DURATION] [options] [-- locusta args]
 #
 #   quick      50 users, 10/s,    2 minutes   post-deployment sanity check
 #   standard  500 users, 10/s,   10 minutes   regular performance validation
 #   stress   1000 users, 50/s,    5 minutes   find the breaking point
 #   soak      200 users, 10/s,    2 hours     detect memory leaks
+#   spike     500 users at peak, 5.5 minutes  the Medication guide's spike test: 0 to 100 users
+#             over 2 minutes, up to 500 in 30 seconds, hold 1 minute, back to 100 and watch
+#             the recovery for 2 minutes (USERS sets the peak, the base is a fifth of it;
+#             the stages set the duration)
 #
 # Options:
 #   --demo            start the built-in demo target (locusta demo) on HOST's port first
@@ -67,13 +71,23 @@ case "$preset" in
   standard) def_users=500;  def_rate=10; def_time=10m ;;
   stress)   def_users=1000; def_rate=50; def_time=5m ;;
   soak)     def_users=200;  def_rate=10; def_time=2h ;;
+  spike)    def_users=500;  def_rate=""; def_time=5m30s ;;
   "") usage >&2; exit 2 ;;
-  *) die "unknown preset '$preset': use quick, standard, stress or soak" ;;
+  *) die "unknown preset '$preset': use quick, standard, stress, soak or spike" ;;
 esac
 users="${users:-$def_users}"
-duration="${duration:-$def_time}"
-spawn_rate="${spawn_rate:-$def_rate}"
 [[ $users =~ ^[0-9]+$ ]] || die "users must be a whole number, got '$users'"
+if [[ $preset == spike ]]; then
+  [[ -z $duration ]] || die "spike's stages set its duration; give only USERS (the peak)"
+  [[ -z $spawn_rate ]] || die "spike's stages set its spawn rates; drop --spawn-rate"
+  base=$((users / 5))
+  # Even ramps unless a rate is given: the drop back to the base is at once.
+  load=(--stages "2m:$base,30s:$users,1m:$users,2m:$base:$users")
+else
+  spawn_rate="${spawn_rate:-$def_rate}"
+  load=(-u "$users" -r "$spawn_rate" -t "${duration:-$def_time}")
+fi
+duration="${duration:-$def_time}"
 [[ -f $scenario ]] || die "scenario $scenario not found"
 
 if [[ -n ${LOCUSTA_BIN:-} ]]; then
@@ -128,13 +142,17 @@ fi
 
 results="benchmark_results/${preset}_${users}users_$(date +%Y%m%d_%H%M%S)"
 mkdir -p "$results"
-echo "Running $preset: $users users at $spawn_rate/s for $duration against $host ($scenario)" >&2
+if [[ $preset == spike ]]; then
+  echo "Running spike: ${load[1]} (duration:users[:rate]) against $host ($scenario)" >&2
+else
+  echo "Running $preset: $users users at $spawn_rate/s for $duration against $host ($scenario)" >&2
+fi
 echo "Results: $results/" >&2
 
 # The console also goes to console.log. Ctrl-C reaches locusta, which stops the users and still
 # writes every file; tee ignores it so the final summary is not lost.
 set +e
-{ "$bin" -f "$scenario" -H "$host" -u "$users" -r "$spawn_rate" -t "$duration" --headless \
+{ "$bin" -f "$scenario" -H "$host" "${load[@]}" --headless \
     --csv "$results/stats" --html "$results/report.html" --run-sheet "$results/run_sheet.txt" "${extra[@]}" 2>&1 1>&3 \
     | (trap '' INT TERM; exec tee "$results/console.log") >&2; } 3>&1
 code=${PIPESTATUS[0]}

@@ -131,3 +131,68 @@ fn a_host_that_does_not_answer_is_said_clearly() {
         run.output()
     );
 }
+
+#[test]
+fn spike_runs_the_medication_guides_stages() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = format!("http://{}", demo(0.0));
+    // A stand-in for locusta that records its arguments: the real stages take 5.5 minutes.
+    let fake = write(
+        dir.path(),
+        "fake-locusta",
+        "#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$(dirname \"$0\")/args.txt\"\n",
+    );
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let run = run_cmd(
+        script(dir.path())
+            .env("LOCUSTA_BIN", &fake)
+            .args(["spike", "--host", &host]),
+    );
+    assert_eq!(run.code, 0, "{}", run.output());
+    let args = read(&dir.path().join("args.txt"));
+    let args: Vec<&str> = args.lines().collect();
+    let at = args
+        .iter()
+        .position(|a| *a == "--stages")
+        .expect("--stages");
+    // 0 to 100 over 2 minutes, to 500 in 30 s, hold a minute, straight back to 100 for 2.
+    assert_eq!(args[at + 1], "2m:100,30s:500,1m:500,2m:100:500");
+    assert!(!args.contains(&"-u") && !args.contains(&"-t"), "{args:?}");
+    let name = result_dirs(dir.path())[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(name.starts_with("spike_500users_"), "{name}");
+    let run = run_cmd(
+        script(dir.path())
+            .env("LOCUSTA_BIN", &fake)
+            .args(["spike", "50", "--host", &host]),
+    );
+    assert_eq!(run.code, 0, "{}", run.output());
+    assert!(read(&dir.path().join("args.txt")).contains("2m:10,30s:50,1m:50,2m:10:50"));
+    let run = run_cmd(
+        script(dir.path())
+            .env("LOCUSTA_BIN", &fake)
+            .args(["spike", "50", "5m", "--host", &host]),
+    );
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("spike's stages set its duration"),
+        "{}",
+        run.output()
+    );
+
+    // The real binary accepts what the script builds.
+    let run = locusta(
+        dir.path(),
+        &[
+            "-f",
+            "scenarios/cistrade.yaml",
+            "--stages",
+            "2m:100,30s:500,1m:500,2m:100:500",
+            "--list",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.output());
+}

@@ -84,6 +84,10 @@ pub struct RunArgs {
     #[arg(short = 'i', long, value_name = "INT", value_parser = values::count, help_heading = "Common options")]
     pub iterations: Option<u64>,
 
+    /// A load shape, DURATION:USERS[:SPAWN_RATE],... as k6's --stage (2m:100,30s:500,1m:500); replaces the scenario's stages, and -u, -r and -t are ignored
+    #[arg(long, value_name = "STAGES", value_parser = values::stages, help_heading = "Common options")]
+    pub stages: Option<values::Stages>,
+
     /// Show the user types in the scenario and exit
     #[arg(short = 'l', long = "list", help_heading = "Common options")]
     pub list: bool,
@@ -217,6 +221,7 @@ impl RunArgs {
             spawn_rate,
             run_time,
             iterations,
+            stages,
             tags,
             exclude_tags,
             csv,
@@ -247,6 +252,8 @@ pub struct Settings {
     pub run_time: Option<Duration>,
     /// `-i`: task runs in all; `None`: no limit.
     pub iterations: Option<u64>,
+    /// `--stages`: replaces the scenario's load shape.
+    pub stages: Option<Vec<crate::scenario::Stage>>,
     pub csv_prefix: Option<String>,
     pub csv_full_history: bool,
     /// The `--html` file name, placeholders not yet filled in.
@@ -475,6 +482,7 @@ impl RunArgs {
             spawn_rate: self.spawn_rate.unwrap_or(1.0),
             run_time: self.run_time.filter(|t| *t > 0).map(Duration::from_secs),
             iterations: self.iterations.filter(|n| *n > 0),
+            stages: self.stages.map(|s| s.0),
             csv_prefix: self.csv,
             csv_full_history,
             html: self.html,

@@ -75,6 +75,47 @@ pub fn loglevel(s: &str) -> Result<String, String> {
     }
 }
 
+/// `--stages`: a load shape in k6's `--stage` syntax, `DURATION:USERS` with an optional
+/// `:SPAWN_RATE`, comma-separated: `2m:100,30s:500,1m:500,2m:100:50`. Durations use `-t`'s
+/// grammar; without a rate, each change is spread evenly over its stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stages(pub Vec<crate::scenario::Stage>);
+
+pub fn stages(s: &str) -> Result<Stages, String> {
+    let bad = |item: &str, why: &str| {
+        format!("'{item}' is not DURATION:USERS[:SPAWN_RATE] ({why}); e.g. 2m:100,30s:500,1m:500")
+    };
+    let mut out = Vec::new();
+    let mut previous = 0;
+    for item in s.split(',').map(str::trim) {
+        let parts: Vec<&str> = item.split(':').collect();
+        if !(2..=3).contains(&parts.len()) {
+            return Err(bad(item, "two or three parts"));
+        }
+        let seconds =
+            timespan(parts[0]).map_err(|_| bad(item, "the duration is like 20s, 3m or 1h30m"))?;
+        if seconds == 0 {
+            return Err(bad(item, "a stage lasts more than 0 seconds"));
+        }
+        let users = count(parts[1]).map_err(|_| bad(item, "users is a whole number"))?;
+        let duration = std::time::Duration::from_secs(seconds);
+        let spawn_rate = match parts.get(2) {
+            Some(r) => {
+                spawn_rate(r).map_err(|_| bad(item, "the spawn rate is a number above 0"))?
+            }
+            None => crate::scenario::Stage::even_rate(previous, users, duration),
+        };
+        out.push(crate::scenario::Stage {
+            duration,
+            users,
+            spawn_rate,
+            user_types: None,
+        });
+        previous = users;
+    }
+    Ok(Stages(out))
+}
+
 /// `-H/--host`: a base URL we can send requests to.
 pub fn host(s: &str) -> Result<String, String> {
     match url::Url::parse(s) {
@@ -114,6 +155,36 @@ mod tests {
             timespan("5x").unwrap_err(),
             "Invalid time span format. Valid formats: 20, 20s, 3m, 2h, 1h20m, 3h30m10s, etc."
         );
+    }
+
+    #[test]
+    fn stages_read_like_k6() {
+        let Stages(s) = stages("2m:100, 30s:500,1m:500,2m:100:50").unwrap();
+        let summary: Vec<(u64, u64, f64)> = s
+            .iter()
+            .map(|s| (s.duration.as_secs(), s.users, s.spawn_rate))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (120, 100, 100.0 / 120.0),
+                (30, 500, 400.0 / 30.0),
+                (60, 500, 1.0 / 60.0),
+                (120, 100, 50.0)
+            ]
+        );
+        assert_eq!(
+            stages("2m").unwrap_err(),
+            "'2m' is not DURATION:USERS[:SPAWN_RATE] (two or three parts); e.g. 2m:100,30s:500,1m:500"
+        );
+        assert!(stages("2x:5").unwrap_err().contains("the duration is like"));
+        assert!(stages("0:5").unwrap_err().contains("more than 0 seconds"));
+        assert!(
+            stages("1m:-5")
+                .unwrap_err()
+                .contains("users is a whole number")
+        );
+        assert!(stages("1m:5:0").unwrap_err().contains("above 0"));
     }
 
     #[test]

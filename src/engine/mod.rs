@@ -9,6 +9,7 @@ pub mod dispatch;
 pub mod http;
 mod iterations;
 mod runner;
+pub mod shape;
 mod user;
 pub mod wait;
 

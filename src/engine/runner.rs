@@ -52,10 +52,16 @@ struct State {
     dispatcher: Dispatcher,
     /// Users removed by a ramp-down that are still finishing.
     leaving: Vec<JoinHandle<()>>,
+    /// The types a load-shape stage restricts spawning to; `None`: all.
+    selected: Option<Vec<usize>>,
+    /// Types to start before asking the dispatcher, after a rebalance.
+    pending: std::collections::VecDeque<usize>,
 }
 
 pub struct Runner {
     ctx: Arc<RunContext>,
+    /// Every type that may run, for rebuilding the dispatcher when a stage names a subset.
+    dispatch_types: Vec<DispatchType>,
     state: Mutex<State>,
     next_id: AtomicU64,
     count: AtomicUsize,
@@ -141,7 +147,10 @@ impl Runner {
                 per_type,
                 dispatcher: Dispatcher::new(&dispatch),
                 leaving: Vec::new(),
+                selected: None,
+                pending: Default::default(),
             }),
+            dispatch_types: dispatch,
             next_id: AtomicU64::new(1),
             count: AtomicUsize::new(0),
             abort: CancellationToken::new(),
@@ -178,9 +187,10 @@ impl Runner {
                 let State {
                     dispatcher,
                     per_type,
+                    pending,
                     ..
                 } = &mut *state;
-                dispatcher.next(per_type)
+                pending.pop_front().or_else(|| dispatcher.next(per_type))
             }) else {
                 break;
             };
@@ -212,6 +222,10 @@ impl Runner {
         let mut state = self.state.lock();
         let keep = state.users.len().saturating_sub(n as usize);
         let leaving: Vec<Running> = state.users.split_off(keep);
+        self.let_go(&mut state, leaving, stop_timeout);
+    }
+
+    fn let_go(&self, state: &mut State, leaving: Vec<Running>, stop_timeout: Duration) {
         for r in &leaving {
             state.per_type[r.user_type] -= 1;
         }
@@ -220,6 +234,56 @@ impl Runner {
         state.leaving.push(tokio::spawn(async move {
             stop_users(leaving, stop_timeout, abort).await
         }));
+    }
+
+    /// Lets only `types` run (all with `None`), as a load-shape stage that names user types
+    /// does. As Locust does when a shape changes the user classes, the dispatcher starts
+    /// afresh over the new set and the users are rebalanced to its split of `target`: users of
+    /// types left out stop, types over their share lose their latest users, and the types
+    /// short of it are the next ones the ramp starts.
+    pub fn select_types(&self, types: Option<&[usize]>, target: u64, stop_timeout: Duration) {
+        let mut state = self.state.lock();
+        if state.selected.as_deref() == types {
+            return;
+        }
+        let chosen: Vec<DispatchType> = self
+            .dispatch_types
+            .iter()
+            .filter(|t| types.is_none_or(|set| set.contains(&t.index)))
+            .cloned()
+            .collect();
+        let mut dispatcher = Dispatcher::new(&chosen);
+        let mut share = vec![0u64; state.per_type.len()];
+        let mut picks = Vec::new();
+        for _ in 0..target {
+            let Some(t) = dispatcher.next(&share) else {
+                break;
+            };
+            share[t] += 1;
+            picks.push(t);
+        }
+        // Keep each type's earliest users up to its share; the rest leave.
+        let mut kept = vec![0u64; share.len()];
+        let (stay, leave): (Vec<Running>, Vec<Running>) =
+            std::mem::take(&mut state.users).into_iter().partition(|r| {
+                kept[r.user_type] += 1;
+                kept[r.user_type] <= share[r.user_type]
+            });
+        state.users = stay;
+        if !leave.is_empty() {
+            self.let_go(&mut state, leave, stop_timeout);
+        }
+        // The picks not yet running, in the dispatcher's order, go first.
+        let mut seen = vec![0u64; share.len()];
+        state.pending = picks
+            .into_iter()
+            .filter(|&t| {
+                seen[t] += 1;
+                seen[t] > state.per_type[t]
+            })
+            .collect();
+        state.dispatcher = dispatcher;
+        state.selected = types.map(<[usize]>::to_vec);
     }
 
     /// Moves to `target` users in Locust's batches: `max(1, floor(rate))` users every
@@ -345,5 +409,98 @@ async fn stop_users(users: Vec<Running>, stop_timeout: Duration, abort: Cancella
             );
             aborts.iter().for_each(|a| a.abort());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A runner over types A (weight 1) and B (weight 3) whose users mostly think: one
+    /// request to a closed port, then a long wait.
+    fn runner() -> Arc<Runner> {
+        let yaml = "host: http://127.0.0.1:1\nusers:\n  A:\n    wait_time: {constant: 1000}\n    tasks: [{get: /}]\n  B:\n    weight: 3\n    wait_time: {constant: 1000}\n    tasks: [{get: /}]\n";
+        let scenario =
+            crate::scenario::parse("t.yaml", yaml, std::path::Path::new("t.yaml"), &|_| None)
+                .unwrap();
+        let config = RunConfig {
+            user_types: vec![0, 1],
+            ..RunConfig::default()
+        };
+        Arc::new(Runner::new(Arc::new(scenario), &config, Arc::new(Stats::new(1, 0.0))).unwrap())
+    }
+
+    /// The user count just before and just after each of `times` (ms from the ramp's start).
+    async fn counts_around(runner: &Runner, times: &[u64]) -> Vec<(usize, usize)> {
+        let start = Instant::now();
+        let mut out = Vec::new();
+        for &t in times {
+            tokio::time::sleep_until(start + Duration::from_millis(t) - Duration::from_micros(10))
+                .await;
+            let before = runner.user_count();
+            tokio::time::sleep_until(start + Duration::from_millis(t) + Duration::from_micros(10))
+                .await;
+            out.push((before, runner.user_count()));
+        }
+        out
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn batches_of_floor_rate_every_batch_over_rate_seconds_the_first_at_once() {
+        // Rate 4, 8 users: 4 at once, 4 after 1 s (Locust's "All users spawned" ~1.0 s).
+        let r = runner();
+        let ramp = tokio::spawn({
+            let r = r.clone();
+            async move { r.ramp(8, 4.0, Duration::ZERO).await }
+        });
+        tokio::task::yield_now().await;
+        assert_eq!(r.user_count(), 4);
+        assert_eq!(counts_around(&r, &[1000]).await, [(4, 8)]);
+        ramp.await.unwrap();
+
+        // Rate 2.5: batches of 2 every 0.8 s; 7 users end with a partial batch of 1.
+        let r = runner();
+        let ramp = tokio::spawn({
+            let r = r.clone();
+            async move { r.ramp(7, 2.5, Duration::ZERO).await }
+        });
+        tokio::task::yield_now().await;
+        assert_eq!(r.user_count(), 2);
+        assert_eq!(
+            counts_around(&r, &[800, 1600, 2400]).await,
+            [(2, 4), (4, 6), (6, 7)]
+        );
+        ramp.await.unwrap();
+
+        // Rate 0.5: one user every 2 s.
+        let r = runner();
+        let ramp = tokio::spawn({
+            let r = r.clone();
+            async move { r.ramp(2, 0.5, Duration::ZERO).await }
+        });
+        tokio::task::yield_now().await;
+        assert_eq!(r.user_count(), 1);
+        assert_eq!(counts_around(&r, &[2000]).await, [(1, 2)]);
+        ramp.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ramp_down_stops_the_latest_users_and_a_new_type_set_rebalances() {
+        let r = runner();
+        r.ramp(8, 100.0, Duration::ZERO).await;
+        let counts = |r: &Runner| r.counts().into_iter().collect::<Vec<_>>();
+        assert_eq!(counts(&r), [("A".to_string(), 2), ("B".to_string(), 6)]);
+        // Locust's order is B, A, B, B, B, A, B, B: going down to 3 keeps B, A, B.
+        r.ramp(3, 100.0, Duration::ZERO).await;
+        assert_eq!(counts(&r), [("A".to_string(), 1), ("B".to_string(), 2)]);
+        // Only A: the B users stop and A fills up to 3.
+        r.select_types(Some(&[0]), 3, Duration::ZERO);
+        r.ramp(3, 100.0, Duration::ZERO).await;
+        assert_eq!(counts(&r), [("A".to_string(), 3)]);
+        // Both again, 4 users: A keeps its share (1), B starts 3.
+        r.select_types(None, 4, Duration::ZERO);
+        r.ramp(4, 100.0, Duration::ZERO).await;
+        assert_eq!(counts(&r), [("A".to_string(), 1), ("B".to_string(), 3)]);
+        r.stop(Duration::ZERO).await;
     }
 }

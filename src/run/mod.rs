@@ -9,9 +9,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+mod load;
 mod reporter;
 mod signals;
 
+use load::{Ending, Load};
 use reporter::Reporter;
 use signals::Signals;
 
@@ -113,21 +115,6 @@ pub fn execute(settings: &Settings) -> i32 {
     runtime.block_on(run_test(settings, scenario, config, runner, stats, csv))
 }
 
-/// Why the test ended.
-enum Ending {
-    RunTime,
-    /// `-i` used up and every user stopped.
-    Iterations,
-    Interrupted(&'static str),
-}
-
-async fn sleep_or_forever(limit: Option<Duration>) {
-    match limit {
-        Some(d) => tokio::time::sleep(d).await,
-        None => std::future::pending().await,
-    }
-}
-
 /// Stops every user; a second signal while they stop ends them at once.
 async fn stop_users(runner: &Runner, stop_timeout: Duration, signals: &mut Signals) {
     let stopping = runner.stop(stop_timeout);
@@ -143,23 +130,6 @@ async fn stop_users(runner: &Runner, stop_timeout: Duration, signals: &mut Signa
     }
 }
 
-/// Ramps up, then waits forever: ramping never ends the test by itself, something else does.
-async fn ramp_then_idle(
-    runner: Arc<Runner>,
-    stats: Arc<Stats>,
-    users: u64,
-    rate: f64,
-    stop_timeout: Duration,
-    reset_stats: bool,
-) -> Ending {
-    runner.ramp(users, rate, stop_timeout).await;
-    if reset_stats {
-        stats.reset();
-        info!(target: "locusta.runners", "Resetting stats\n");
-    }
-    std::future::pending().await
-}
-
 async fn run_test(
     settings: &Settings,
     scenario: Arc<Scenario>,
@@ -171,7 +141,8 @@ async fn run_test(
     info!(target: "locusta.main", "Starting locusta {VERSION}");
     let started = unix_now();
     let started_at = Instant::now();
-    let users = settings.users.unwrap_or(1);
+    let load = Load::new(settings, &scenario);
+    let users = load.users();
     let fixed = runner.fixed_total();
     if fixed > users {
         warn!(
@@ -189,15 +160,11 @@ async fn run_test(
              requests will fail with 'Too many open files'. Raise the hard limit (ulimit -Hn) or run fewer users."
         );
     }
-    if settings.spawn_rate > 100.0 {
+    if load.spawn_rate() > 100.0 {
         warn!(
             target: "locusta.main",
             "Your selected spawn rate is very high (>100), and this is known to sometimes cause issues. Do you really need to ramp up that fast?"
         );
-    }
-    match settings.run_time {
-        Some(t) => info!(target: "locusta.main", "Run time limit set to {} seconds", t.as_secs()),
-        None => info!(target: "locusta.main", "No run time limit set, use CTRL+C to interrupt"),
     }
 
     // As Locust: the first table and CSV row come before any user starts (User Count 0).
@@ -207,13 +174,13 @@ async fn run_test(
     let reporter = tokio::spawn(reporter.every_second(reporter_stop.clone()));
     let mut signals = Signals::new();
     let ending = tokio::select! {
-        ending = ramp_then_idle(runner.clone(), stats.clone(), users, settings.spawn_rate, settings.stop_timeout, settings.reset_stats) => ending,
-        _ = sleep_or_forever(settings.run_time) => Ending::RunTime,
+        ending = load.drive(runner.clone(), stats.clone(), settings) => ending,
         _ = runner.iterations_done() => Ending::Iterations,
         signal = signals.next() => Ending::Interrupted(signal),
     };
     match ending {
         Ending::RunTime => info!(target: "locusta.main", "--run-time limit reached, shutting down"),
+        Ending::ShapeDone => info!(target: "locusta.main", "Shape test completed, shutting down"),
         Ending::Iterations => {}
         Ending::Interrupted(signal) => info!(
             target: "locusta.main",
@@ -240,6 +207,8 @@ async fn run_test(
         scenario: &scenario,
         config: &config,
         users,
+        spawn_rate: load.spawn_rate(),
+        run_time: load.run_time(),
         started,
         ended,
         ran_seconds: started_at.elapsed().as_secs(),
@@ -277,7 +246,11 @@ struct FinishedRun<'a> {
     settings: &'a Settings,
     scenario: &'a Scenario,
     config: &'a RunConfig,
+    /// The most users the run asked for.
     users: u64,
+    spawn_rate: f64,
+    /// Planned: `-t`, or the stages' total; `None`: until interrupted.
+    run_time: Option<Duration>,
     /// Unix seconds.
     started: f64,
     ended: f64,
@@ -316,8 +289,8 @@ fn write_run_sheet(path: &Path, run: &FinishedRun<'_>, state: &RequestStats) {
         user_types: &user_types,
         host: &host,
         users: run.users,
-        spawn_rate: run.settings.spawn_rate,
-        run_time: run.settings.run_time.map(|d| d.as_secs()),
+        spawn_rate: run.spawn_rate,
+        run_time: run.run_time.map(|d| d.as_secs()),
         ran_seconds: run.ran_seconds,
         version: VERSION,
         git_commit: run.git_commit.as_deref(),
@@ -335,12 +308,11 @@ fn write_run_sheet(path: &Path, run: &FinishedRun<'_>, state: &RequestStats) {
 
 /// `--html`: the report of the run, with Locust's `{u}`, `{r}` and `{t}` in the file name.
 fn write_html(template: &str, run: &FinishedRun<'_>, state: &RequestStats, history: &History) {
-    let settings = run.settings;
     let path = html::expand_filename(
         template,
         Some(run.users),
-        Some(settings.spawn_rate),
-        settings.run_time.map(|d| d.as_secs()),
+        Some(run.spawn_rate),
+        run.run_time.map(|d| d.as_secs()),
     );
     let tags = &run.config.tags;
     let ratios = (
@@ -363,8 +335,8 @@ fn write_html(template: &str, run: &FinishedRun<'_>, state: &RequestStats, histo
         scenario: Some(run.scenario.path.display().to_string()),
         host: Some(run.host()),
         users: Some(run.users),
-        spawn_rate: Some(settings.spawn_rate),
-        run_time: Some(match settings.run_time {
+        spawn_rate: Some(run.spawn_rate),
+        run_time: Some(match run.run_time {
             Some(t) => pyfmt::duration_words(t.as_secs()),
             None => "until interrupted".to_string(),
         }),

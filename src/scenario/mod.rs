@@ -75,6 +75,36 @@ pub struct Scenario {
     pub feeders: Vec<Feeder>,
     /// In file order (`--list` prints them so).
     pub user_types: Vec<UserType>,
+    /// The load shape; empty for a plain `-u`/`-r`/`-t` run.
+    pub stages: Vec<Stage>,
+}
+
+/// One stage of a load shape, with its spawn rate worked out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stage {
+    pub duration: Duration,
+    pub users: u64,
+    pub spawn_rate: f64,
+    /// Indices of the user types that run in this stage; `None`: all of them.
+    pub user_types: Option<Vec<usize>>,
+}
+
+impl Stage {
+    /// The spawn rate that spreads going from `from` users to `to` evenly over `duration`
+    /// (at least one user per `duration`, so a held stage still has a rate to report).
+    pub fn even_rate(from: u64, to: u64, duration: Duration) -> f64 {
+        let change = from.abs_diff(to).max(1) as f64;
+        change / duration.as_secs_f64().max(1.0)
+    }
+
+    /// The stage running `elapsed` into the shape, `None` once the last has ended.
+    pub fn at(stages: &[Stage], elapsed: Duration) -> Option<&Stage> {
+        let mut end = Duration::ZERO;
+        stages.iter().find(|s| {
+            end += s.duration;
+            elapsed < end
+        })
+    }
 }
 
 impl Scenario {

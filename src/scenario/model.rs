@@ -27,6 +27,26 @@ pub struct ScenarioFile {
     pub data: IndexMap<String, FeederDef>,
     /// The user types by name (the names typed on the command line).
     pub users: IndexMap<String, UserDef>,
+    /// A load shape (Locust's LoadTestShape as data): stages run one after another, each
+    /// setting the number of users for its duration; the run ends after the last one, and
+    /// `-u`, `-r` and `-t` are ignored.
+    #[serde(default)]
+    pub stages: Vec<StageDef>,
+}
+
+/// One stage of a load shape.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StageDef {
+    /// How long the stage lasts (`2m`, `30s`); stages follow one another.
+    pub duration: Seconds,
+    /// The users to reach and hold during the stage.
+    pub users: u64,
+    /// Users started (or stopped) per second on the way; without it, the change is spread
+    /// evenly over the stage (k6's ramping).
+    pub spawn_rate: Option<f64>,
+    /// Only these user types run during the stage (others are stopped); all by default.
+    pub user_types: Option<Vec<String>>,
 }
 
 /// Settings that apply to every request unless a user type or a step says otherwise.

@@ -3,6 +3,7 @@
 //! Problems are collected, not stopped at, so one run of `locusta check` lists them all.
 
 mod request;
+mod stages;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -594,6 +595,7 @@ pub(crate) fn compile(
         );
     }
     check_variables(&mut c, &user_types);
+    let stages = stages::compile(&mut c, &root.key("stages"), &model.stages);
     if !c.errors.is_empty() {
         c.errors.sort_by_key(|d| d.pos.map(|p| (p.line, p.column)));
         return Err(ScenarioError(c.errors));
@@ -604,6 +606,7 @@ pub(crate) fn compile(
         http2: model.defaults.http2.unwrap_or(false),
         feeders: c.feeders,
         user_types,
+        stages,
     })
 }
 

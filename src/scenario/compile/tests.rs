@@ -2,7 +2,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::*;
-use crate::scenario::{Body, CaptureSource, Scenario, Step, WaitTime};
+use crate::scenario::{Body, CaptureSource, Scenario, Stage, Step, WaitTime};
 
 fn env(name: &str) -> Option<String> {
     (name == "API_TOKEN").then(|| "s3cret".to_string())
@@ -611,4 +611,63 @@ fn default_names_follow_locust() {
         crate::scenario::model::Scalar("{{ id }}".to_string()),
     );
     assert_eq!(request::default_name("/item", &q), "/item?id={{ id }}");
+}
+
+#[test]
+fn stages_compile_with_even_rates_and_name_their_mistakes() {
+    let s = parse(
+        "host: http://x.org\nstages:\n  - {duration: 2m, users: 100}\n  - {duration: 30s, users: 500}\n  - {duration: 1m, users: 500, user_types: [B]}\n  - {duration: 10, users: 100, spawn_rate: 50}\nusers:\n  A: {tasks: [{get: /}]}\n  B: {tasks: [{get: /}]}\n",
+    )
+    .unwrap();
+    let got: Vec<(u64, u64, f64, Option<Vec<usize>>)> = s
+        .stages
+        .iter()
+        .map(|st| {
+            (
+                st.duration.as_secs(),
+                st.users,
+                st.spawn_rate,
+                st.user_types.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (120, 100, 100.0 / 120.0, None),
+            (30, 500, 400.0 / 30.0, None),
+            (60, 500, 1.0 / 60.0, Some(vec![1])),
+            (10, 100, 50.0, None),
+        ]
+    );
+    assert_eq!(
+        Stage::at(&s.stages, Duration::from_secs(149))
+            .unwrap()
+            .users,
+        500
+    );
+    assert_eq!(
+        Stage::at(&s.stages, Duration::from_secs(215))
+            .unwrap()
+            .users,
+        100
+    );
+    assert!(Stage::at(&s.stages, Duration::from_secs(220)).is_none());
+
+    assert_eq!(
+        errors(
+            "host: http://x.org\nstages:\n  - {duration: 0s, users: 1}\n  - {duration: 1m, users: 2, spawn_rate: 0}\n  - {duration: 1m, users: 2, user_types: [Portfolio]}\n  - {duration: 1m, users: -2}\nusers:\n  PortfolioUser: {tasks: [{get: /}]}\n"
+        ),
+        ["s.yaml:6:20: stages[3].users: must be at least 0, found the number -2",]
+    );
+    assert_eq!(
+        errors(
+            "host: http://x.org\nstages:\n  - {duration: 0s, users: 1}\n  - {duration: 1m, users: 2, spawn_rate: 0}\n  - {duration: 1m, users: 2, user_types: [Portfolio]}\nusers:\n  PortfolioUser: {tasks: [{get: /}]}\n"
+        ),
+        [
+            "s.yaml:3:6: stages[0].duration: a stage lasts more than 0 seconds and at most a week",
+            "s.yaml:4:30: stages[1].spawn_rate: the spawn rate must be more than 0 users per second",
+            "s.yaml:5:43: stages[2].user_types[0]: no user type is named `Portfolio`, did you mean `PortfolioUser`?",
+        ]
+    );
 }

@@ -1,0 +1,141 @@
+//! How many users run when: `-u`/`-r`/`-t` (a ramp, then a steady load until the run time is
+//! up), or a load shape (`stages` in the scenario, or `--stages`), which sets the users stage
+//! by stage and ends the run itself.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use crate::cli::Settings;
+use crate::engine::Runner;
+use crate::engine::shape::{self, run_stages};
+use crate::scenario::{Scenario, Stage};
+use crate::stats::Stats;
+
+/// Why the test ended.
+pub enum Ending {
+    RunTime,
+    /// The last stage of the load shape ended.
+    ShapeDone,
+    /// `-i` used up and every user stopped.
+    Iterations,
+    Interrupted(&'static str),
+}
+
+pub enum Load {
+    Steady {
+        users: u64,
+        spawn_rate: f64,
+        run_time: Option<Duration>,
+    },
+    Shape(Vec<Stage>),
+}
+
+impl Load {
+    /// The load the settings and scenario ask for (`--stages` over the scenario's `stages`),
+    /// with Locust's warnings when a shape makes options meaningless.
+    pub fn new(settings: &Settings, scenario: &Scenario) -> Load {
+        let stages = settings
+            .stages
+            .clone()
+            .unwrap_or_else(|| scenario.stages.clone());
+        if stages.is_empty() {
+            return Load::Steady {
+                users: settings.users.unwrap_or(1),
+                spawn_rate: settings.spawn_rate,
+                run_time: settings.run_time,
+            };
+        }
+        let ignored: Vec<&str> = [
+            (settings.users.is_some(), "--users"),
+            (settings.run_time.is_some(), "--run-time"),
+        ]
+        .iter()
+        .filter_map(|&(given, name)| given.then_some(name))
+        .collect();
+        if !ignored.is_empty() {
+            warn!(
+                target: "locusta.main",
+                "--run-time, --users or --spawn-rate have no impact on a run with stages: the stages set the users and end the run."
+            );
+            warn!(target: "locusta.main", "The following option(s) will be ignored: {}", ignored.join(", "));
+        }
+        Load::Shape(stages)
+    }
+
+    /// The most users the run asks for.
+    pub fn users(&self) -> u64 {
+        match self {
+            Load::Steady { users, .. } => *users,
+            Load::Shape(stages) => shape::peak_users(stages),
+        }
+    }
+
+    /// The spawn rate of a steady run, or of the shape's first stage.
+    pub fn spawn_rate(&self) -> f64 {
+        match self {
+            Load::Steady { spawn_rate, .. } => *spawn_rate,
+            Load::Shape(stages) => stages.first().map_or(1.0, |s| s.spawn_rate),
+        }
+    }
+
+    /// How long the run lasts unless interrupted; `None`: until interrupted.
+    pub fn run_time(&self) -> Option<Duration> {
+        match self {
+            Load::Steady { run_time, .. } => *run_time,
+            Load::Shape(stages) => Some(shape::total_duration(stages)),
+        }
+    }
+
+    /// Drives the users until the load itself ends the run (run time up, last stage over);
+    /// never returns for a steady run without a run time.
+    pub async fn drive(
+        &self,
+        runner: Arc<Runner>,
+        stats: Arc<Stats>,
+        settings: &Settings,
+    ) -> Ending {
+        match self {
+            Load::Steady {
+                users,
+                spawn_rate,
+                run_time,
+            } => {
+                match run_time {
+                    Some(t) => {
+                        info!(target: "locusta.main", "Run time limit set to {} seconds", t.as_secs())
+                    }
+                    None => {
+                        info!(target: "locusta.main", "No run time limit set, use CTRL+C to interrupt")
+                    }
+                }
+                let ramp = async {
+                    runner
+                        .ramp(*users, *spawn_rate, settings.stop_timeout)
+                        .await;
+                    if settings.reset_stats {
+                        stats.reset();
+                        info!(target: "locusta.runners", "Resetting stats\n");
+                    }
+                    // Ramping never ends the test by itself; the run time or a signal does.
+                    std::future::pending::<()>().await
+                };
+                let limit = async {
+                    match run_time {
+                        Some(d) => tokio::time::sleep(*d).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = ramp => Ending::RunTime,
+                    _ = limit => Ending::RunTime,
+                }
+            }
+            Load::Shape(stages) => {
+                run_stages(runner, stages.clone(), settings.stop_timeout).await;
+                Ending::ShapeDone
+            }
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! `stages:`, the load shape: durations, user counts, spawn rates and the user types named.
+
+use std::time::Duration;
+
+use super::super::Stage;
+use super::super::model::StageDef;
+use super::super::positions::YamlPath;
+use super::{Compiler, did_you_mean};
+
+/// A stage this long would never end in a test anyone waits for; a typo (`2000m`) more likely.
+const MAX_STAGE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+pub(super) fn compile(c: &mut Compiler<'_>, path: &YamlPath, defs: &[StageDef]) -> Vec<Stage> {
+    let mut stages = Vec::with_capacity(defs.len());
+    let mut previous_users = 0;
+    for (i, def) in defs.iter().enumerate() {
+        let at = path.index(i);
+        let duration = def.duration.0;
+        if duration.is_zero() || duration > MAX_STAGE {
+            c.error(
+                &at.key("duration"),
+                "a stage lasts more than 0 seconds and at most a week",
+            );
+        }
+        let spawn_rate = match def.spawn_rate {
+            Some(r) if r.is_finite() && r > 0.0 => r,
+            Some(_) => {
+                c.error(
+                    &at.key("spawn_rate"),
+                    "the spawn rate must be more than 0 users per second",
+                );
+                1.0
+            }
+            None => Stage::even_rate(previous_users, def.users, duration),
+        };
+        let user_types = def.user_types.as_ref().map(|names| {
+            if names.is_empty() {
+                c.error(
+                    &at.key("user_types"),
+                    "name at least one user type, or leave `user_types` out for all",
+                );
+            }
+            names
+                .iter()
+                .enumerate()
+                .filter_map(|(j, name)| {
+                    let found = c.user_names.iter().position(|n| n == name);
+                    if found.is_none() {
+                        let hint = did_you_mean(name, c.user_names.iter().map(String::as_str))
+                            .map(|s| format!(", did you mean `{s}`?"))
+                            .unwrap_or_default();
+                        c.error(
+                            &at.key("user_types").index(j),
+                            format!("no user type is named `{name}`{hint}"),
+                        );
+                    }
+                    found
+                })
+                .collect()
+        });
+        stages.push(Stage {
+            duration,
+            users: def.users,
+            spawn_rate,
+            user_types,
+        });
+        previous_users = def.users;
+    }
+    stages
+}
