@@ -31,9 +31,10 @@ fn stages_set_the_users_stage_by_stage_and_end_the_run() {
     let stages = "stages:\n  - {duration: 2s, users: 4, spawn_rate: 4}\n  - {duration: 2s, users: 8, spawn_rate: 8}\n  - {duration: 2s, users: 2, spawn_rate: 10}\n";
     write(dir.path(), "s.yaml", &scenario(addr, stages));
     // -u and -t are ignored, as Locust ignores them with a shape; the shape ends the run.
+    // --reset-stats resets whenever a stage's ramp completes, as Locust's does.
     let run = locusta_line(
         dir.path(),
-        "-f s.yaml -u 50 -t 1 --csv s --html s.html --only-summary",
+        "-f s.yaml -u 50 -t 1 --reset-stats --csv s --html s.html --only-summary",
     );
     assert_eq!(run.code, 0, "{}", run.output());
     assert!(
@@ -54,13 +55,16 @@ fn stages_set_the_users_stage_by_stage_and_end_the_run() {
             "Shape test updating to 4 users at 4.00 spawn rate",
             "Ramping to 4 users at a rate of 4.00 per second",
             "All users spawned: {\"Api\": 1, \"Web\": 3} (4 total users)",
+            "Resetting stats",
             "Shape test updating to 8 users at 8.00 spawn rate",
             "Ramping to 8 users at a rate of 8.00 per second",
             "All users spawned: {\"Api\": 2, \"Web\": 6} (8 total users)",
+            "Resetting stats",
             "Shape test updating to 2 users at 10.00 spawn rate",
             "Ramping to 2 users at a rate of 10.00 per second",
             // Locust's order was Web, Api, Web, Web, Web, Api, Web, Web: the first two stay.
             "All users spawned: {\"Api\": 1, \"Web\": 1} (2 total users)",
+            "Resetting stats",
             "Shape test stopping",
         ]
     );

@@ -339,6 +339,12 @@ impl Runner {
         }
     }
 
+    /// `--reset-stats`: Locust resets the statistics each time spawning completes.
+    pub fn reset_stats(&self) {
+        self.ctx.stats.reset();
+        tracing::info!(target: "locusta.runners", "Resetting stats\n");
+    }
+
     /// Returns once `-i` has been used up and every user has stopped (never without `-i`).
     pub async fn iterations_done(&self) {
         let Some(limit) = &self.ctx.iterations else {

@@ -12,8 +12,14 @@ use tokio::time::Instant;
 use super::runner::Runner;
 use crate::scenario::Stage;
 
-/// Runs `stages` to their end.
-pub async fn run_stages(runner: Arc<Runner>, stages: Vec<Stage>, stop_timeout: Duration) {
+/// Runs `stages` to their end; with `reset_stats`, the statistics restart each time a stage's
+/// ramp completes, as Locust's `--reset-stats` does on every "spawning complete".
+pub async fn run_stages(
+    runner: Arc<Runner>,
+    stages: Vec<Stage>,
+    stop_timeout: Duration,
+    reset_stats: bool,
+) {
     tracing::info!(target: "locusta.runners", "Shape test starting.");
     let started = Instant::now();
     let mut current: Option<&Stage> = None;
@@ -44,7 +50,10 @@ pub async fn run_stages(runner: Arc<Runner>, stages: Vec<Stage>, stop_timeout: D
         runner.select_types(stage.user_types.as_deref(), stage.users, stop_timeout);
         let (runner, users, rate) = (runner.clone(), stage.users, stage.spawn_rate);
         ramp = Some(tokio::spawn(async move {
-            runner.ramp(users, rate, stop_timeout).await
+            runner.ramp(users, rate, stop_timeout).await;
+            if reset_stats {
+                runner.reset_stats();
+            }
         }));
         current = Some(stage);
     }

@@ -11,7 +11,6 @@ use crate::cli::Settings;
 use crate::engine::Runner;
 use crate::engine::shape::{self, run_stages};
 use crate::scenario::{Scenario, Stage};
-use crate::stats::Stats;
 
 /// Why the test ended.
 pub enum Ending {
@@ -90,12 +89,7 @@ impl Load {
 
     /// Drives the users until the load itself ends the run (run time up, last stage over);
     /// never returns for a steady run without a run time.
-    pub async fn drive(
-        &self,
-        runner: Arc<Runner>,
-        stats: Arc<Stats>,
-        settings: &Settings,
-    ) -> Ending {
+    pub async fn drive(&self, runner: Arc<Runner>, settings: &Settings) -> Ending {
         match self {
             Load::Steady {
                 users,
@@ -115,8 +109,7 @@ impl Load {
                         .ramp(*users, *spawn_rate, settings.stop_timeout)
                         .await;
                     if settings.reset_stats {
-                        stats.reset();
-                        info!(target: "locusta.runners", "Resetting stats\n");
+                        runner.reset_stats();
                     }
                     // Ramping never ends the test by itself; the run time or a signal does.
                     std::future::pending::<()>().await
@@ -133,7 +126,13 @@ impl Load {
                 }
             }
             Load::Shape(stages) => {
-                run_stages(runner, stages.clone(), settings.stop_timeout).await;
+                run_stages(
+                    runner,
+                    stages.clone(),
+                    settings.stop_timeout,
+                    settings.reset_stats,
+                )
+                .await;
                 Ending::ShapeDone
             }
         }

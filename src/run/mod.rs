@@ -174,7 +174,7 @@ async fn run_test(
     let reporter = tokio::spawn(reporter.every_second(reporter_stop.clone()));
     let mut signals = Signals::new();
     let ending = tokio::select! {
-        ending = load.drive(runner.clone(), stats.clone(), settings) => ending,
+        ending = load.drive(runner.clone(), settings) => ending,
         _ = runner.iterations_done() => Ending::Iterations,
         signal = signals.next() => Ending::Interrupted(signal),
     };
