@@ -7,6 +7,7 @@ pub mod check;
 pub mod cli;
 pub mod demo;
 pub mod engine;
+pub mod gate;
 pub mod logging;
 pub mod machine;
 pub mod pyfmt;

@@ -74,6 +74,8 @@ pub fn init(level: &str, logfile: Option<&Path>) -> Result<(), String> {
     // Our own messages at the chosen level; the libraries underneath only when they warn.
     let filter = Targets::new()
         .with_target("locusta", level_filter(level))
+        // locust-plugins logs its CHECK lines on the root logger; so do we.
+        .with_target("root", level_filter(level))
         .with_default(LevelFilter::WARN.min(level_filter(level)));
     let layer = tracing_subscriber::fmt::layer()
         .event_format(LocustFormat {

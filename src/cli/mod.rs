@@ -124,6 +124,22 @@ pub struct RunArgs {
     )]
     pub html: Option<String>,
 
+    /// A target the results must meet, e.g. "p95<500ms", "error_rate<1%", "rps>=100", "p95<200ms for GET /api/v1/projects/"; repeatable; a failed one exits with 3
+    #[arg(long = "threshold", value_name = "EXPR", value_parser = values::threshold, action = ArgAction::Append, help_heading = "Thresholds")]
+    pub threshold: Option<Vec<crate::gate::Threshold>>,
+
+    /// locust-plugins: fail (exit code 3) when the total requests per second are below this
+    #[arg(long = "check-rps", value_name = "FLOAT", value_parser = values::non_negative_float, help_heading = "Thresholds")]
+    pub check_rps: Option<f64>,
+
+    /// locust-plugins: fail (exit code 3) when the ratio of failed requests is above this (0.0-1.0); failed requests alone then do not fail the run
+    #[arg(long = "check-fail-ratio", value_name = "FLOAT", value_parser = values::non_negative_float, help_heading = "Thresholds")]
+    pub check_fail_ratio: Option<f64>,
+
+    /// locust-plugins: fail (exit code 3) when the average response time (ms) is above this
+    #[arg(long = "check-avg-response-time", value_name = "FLOAT", value_parser = values::non_negative_float, help_heading = "Thresholds")]
+    pub check_avg_response_time: Option<f64>,
+
     /// Print the stats table periodically (locusta always does unless --only-summary)
     #[arg(long = "print-stats", help_heading = "Request statistics options")]
     pub print_stats: bool,
@@ -226,6 +242,10 @@ impl RunArgs {
             exclude_tags,
             csv,
             html,
+            threshold,
+            check_rps,
+            check_fail_ratio,
+            check_avg_response_time,
             ca_file,
             run_sheet,
             loglevel,
@@ -258,6 +278,8 @@ pub struct Settings {
     pub csv_full_history: bool,
     /// The `--html` file name, placeholders not yet filled in.
     pub html: Option<String>,
+    /// `--threshold`, then locust-plugins' `--check-*` as thresholds.
+    pub thresholds: Vec<crate::gate::Threshold>,
     pub only_summary: bool,
     pub reset_stats: bool,
     pub run_sheet: Option<PathBuf>,
@@ -486,6 +508,12 @@ impl RunArgs {
             csv_prefix: self.csv,
             csv_full_history,
             html: self.html,
+            thresholds: crate::gate::threshold::from_checks(
+                self.threshold.unwrap_or_default(),
+                self.check_rps,
+                self.check_fail_ratio,
+                self.check_avg_response_time,
+            ),
             only_summary: flag(self.only_summary, "only-summary"),
             reset_stats: flag(self.reset_stats, "reset-stats"),
             run_sheet: self.run_sheet.map(PathBuf::from),

@@ -116,6 +116,20 @@ pub fn stages(s: &str) -> Result<Stages, String> {
     Ok(Stages(out))
 }
 
+/// `--threshold`: `p95<500ms`, `error_rate<1%`, `rps>=100`, `p95<200ms for GET /api/`.
+pub fn threshold(s: &str) -> Result<crate::gate::Threshold, String> {
+    crate::gate::Threshold::parse(s, &crate::gate::Target::All)
+}
+
+/// locust-plugins' `--check-*`: a float, not negative.
+pub fn non_negative_float(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        Ok(_) => Err("must be 0 or more".to_string()),
+        Err(_) => Err(format!("invalid float value: '{s}'")),
+    }
+}
+
 /// `-H/--host`: a base URL we can send requests to.
 pub fn host(s: &str) -> Result<String, String> {
     match url::Url::parse(s) {

@@ -113,6 +113,8 @@ pub struct ReportData {
     pub current_percentiles: bool,
     /// Per user type and of all task runs, as `--show-task-ratio`.
     pub ratios: Option<(Vec<Ratio>, Vec<Ratio>)>,
+    /// The thresholds, judged.
+    pub thresholds: Vec<crate::gate::Outcome>,
 }
 
 impl ReportData {
@@ -156,6 +158,7 @@ impl ReportData {
                 .collect(),
             current_percentiles: true,
             ratios,
+            thresholds: Vec::new(),
         }
     }
 }
@@ -392,6 +395,7 @@ impl ReportData {
             current_percentiles: !endpoints.is_empty(),
             endpoints: endpoints.into_iter().collect(),
             ratios: None,
+            thresholds: Vec::new(),
         })
     }
 }
@@ -492,6 +496,7 @@ impl ReportData {
                 .collect(),
             current_percentiles: true,
             ratios: None,
+            thresholds: Vec::new(),
         }
     }
 }

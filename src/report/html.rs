@@ -68,6 +68,14 @@ struct RatioLine {
     name: String,
 }
 
+struct ThresholdView {
+    endpoint: String,
+    threshold: String,
+    actual: String,
+    verdict: &'static str,
+    failed: bool,
+}
+
 struct ChartView {
     title: String,
     note: String,
@@ -80,6 +88,8 @@ struct Page {
     title: String,
     meta: Vec<(&'static str, String)>,
     flags: Vec<FlagView>,
+    thresholds: Vec<ThresholdView>,
+    thresholds_failed: usize,
     stats_head: Vec<&'static str>,
     stats_rows: Vec<Vec<Cell>>,
     stats_total: Vec<Cell>,
@@ -325,6 +335,18 @@ pub fn render(data: &ReportData) -> String {
         },
         meta,
         flags: red_flags(data).into_iter().map(flag_view).collect(),
+        thresholds: data
+            .thresholds
+            .iter()
+            .map(|o| ThresholdView {
+                endpoint: o.endpoint.clone(),
+                threshold: o.threshold.text.clone(),
+                actual: o.actual_text(),
+                verdict: o.verdict.word(),
+                failed: o.failed(),
+            })
+            .collect(),
+        thresholds_failed: data.thresholds.iter().filter(|o| o.failed()).count(),
         stats_head: vec![
             "Type",
             "Name",

@@ -10,3 +10,4 @@ pub mod html;
 pub mod run_sheet;
 pub mod scenario;
 pub mod svg;
+pub mod verdicts;

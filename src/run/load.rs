@@ -19,6 +19,8 @@ pub enum Ending {
     ShapeDone,
     /// `-i` used up and every user stopped.
     Iterations,
+    /// A threshold that stops the run failed.
+    ThresholdFailed,
     Interrupted(&'static str),
 }
 

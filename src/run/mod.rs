@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+mod gates;
 mod load;
 mod reporter;
 mod signals;
@@ -19,12 +20,13 @@ use signals::Signals;
 
 use crate::cli::Settings;
 use crate::engine::{RunConfig, Runner};
+use crate::gate::Threshold;
 use crate::machine::{self, Machine};
 use crate::pyfmt;
 use crate::report::console;
 use crate::report::csv::CsvFiles;
 use crate::report::data::{ReportData, RunInfo};
-use crate::report::{html, run_sheet, scenario as scenario_report};
+use crate::report::{html, run_sheet, scenario as scenario_report, verdicts};
 use crate::scenario::{self, Scenario, TagFilter, plan, select};
 use crate::stats::history::History;
 use crate::stats::{RequestStats, Stats, unix_now};
@@ -56,6 +58,14 @@ pub fn execute(settings: &Settings) -> i32 {
     if settings.list {
         console::to_stdout(&scenario_report::user_list(&scenario));
         return 0;
+    }
+    for t in &settings.thresholds {
+        if let Err(e) = t.target.check(&scenario.request_names) {
+            return usage_failure(format!(
+                "argument --threshold: `{} for {}`: {e}",
+                t.text, t.target
+            ));
+        }
     }
     let types = match select::user_types(&scenario, &settings.user_types) {
         Ok(t) => t,
@@ -168,7 +178,16 @@ async fn run_test(
     }
 
     // As Locust: the first table and CSV row come before any user starts (User Count 0).
+    let thresholds: Vec<Threshold> = scenario
+        .thresholds
+        .iter()
+        .chain(&settings.thresholds)
+        .cloned()
+        .collect();
     let mut reporter = Reporter::new(stats.clone(), runner.clone(), csv, !settings.only_summary);
+    let abort_check = gates::AbortCheck::new(&thresholds);
+    let tripped = abort_check.tripped.clone();
+    reporter.abort_check = Some(abort_check);
     reporter.tick();
     let reporter_stop = CancellationToken::new();
     let reporter = tokio::spawn(reporter.every_second(reporter_stop.clone()));
@@ -176,11 +195,13 @@ async fn run_test(
     let ending = tokio::select! {
         ending = load.drive(runner.clone(), settings) => ending,
         _ = runner.iterations_done() => Ending::Iterations,
+        _ = tripped.cancelled() => Ending::ThresholdFailed,
         signal = signals.next() => Ending::Interrupted(signal),
     };
     match ending {
         Ending::RunTime => info!(target: "locusta.main", "--run-time limit reached, shutting down"),
         Ending::ShapeDone => info!(target: "locusta.main", "Shape test completed, shutting down"),
+        Ending::ThresholdFailed => {}
         Ending::Iterations => {}
         Ending::Interrupted(signal) => info!(
             target: "locusta.main",
@@ -195,11 +216,14 @@ async fn run_test(
     let ended = unix_now();
 
     let state = stats.collect();
-    let code = if state.has_failures() {
-        settings.exit_code_on_error
-    } else {
-        0
-    };
+    let outcomes = crate::gate::evaluate(&thresholds, &state);
+    gates::log_plugin_checks(&outcomes);
+    let code = gates::exit_code(
+        &outcomes,
+        matches!(ending, Ending::ThresholdFailed),
+        state.has_failures(),
+        settings.exit_code_on_error,
+    );
     // The machine and the tested project's commit, only for the files that record them.
     let facts = settings.run_sheet.is_some() || settings.html.is_some();
     let run = FinishedRun {
@@ -234,10 +258,11 @@ async fn run_test(
         write_run_sheet(path, &run, &state);
     }
     if let Some(template) = &settings.html {
-        write_html(template, &run, &state, &history);
+        write_html(template, &run, &state, &history, &outcomes);
     }
     info!(target: "locusta.main", "Shutting down (exit code {code})");
     console::to_stderr(&console::final_summary(&state, console::name_width()));
+    console::to_stderr(&verdicts::thresholds_table(&outcomes));
     code
 }
 
@@ -307,7 +332,13 @@ fn write_run_sheet(path: &Path, run: &FinishedRun<'_>, state: &RequestStats) {
 }
 
 /// `--html`: the report of the run, with Locust's `{u}`, `{r}` and `{t}` in the file name.
-fn write_html(template: &str, run: &FinishedRun<'_>, state: &RequestStats, history: &History) {
+fn write_html(
+    template: &str,
+    run: &FinishedRun<'_>,
+    state: &RequestStats,
+    history: &History,
+    outcomes: &[crate::gate::Outcome],
+) {
     let path = html::expand_filename(
         template,
         Some(run.users),
@@ -347,7 +378,8 @@ fn write_html(template: &str, run: &FinishedRun<'_>, state: &RequestStats, histo
         machine: Some(run.machine.describe()),
         user_counts: run.user_counts.clone(),
     };
-    let data = ReportData::from_run(info, state, history, Some(ratios));
+    let mut data = ReportData::from_run(info, state, history, Some(ratios));
+    data.thresholds = outcomes.to_vec();
     match html::write(Path::new(&path), &data) {
         Ok(()) => info!(target: "locusta.main", "Wrote the HTML report to {path}"),
         Err(e) => error!(target: "locusta.main", "cannot write the HTML report {path}: {e}"),

@@ -15,6 +15,8 @@ use crate::report::csv::CsvFiles;
 use crate::stats::history::History;
 use crate::stats::{Stats, unix_now};
 
+use super::gates::AbortCheck;
+
 /// Above this share of the machine's CPU, the load generator's own timing is suspect.
 const CPU_WARNING_PERCENT: f64 = 90.0;
 
@@ -43,6 +45,8 @@ impl CpuMeter {
 
 pub struct Reporter {
     stats: Arc<Stats>,
+    /// Thresholds that stop the run when they fail.
+    pub abort_check: Option<AbortCheck>,
     runner: Arc<Runner>,
     pub csv: Option<CsvFiles>,
     pub history: History,
@@ -63,6 +67,7 @@ impl Reporter {
     ) -> Reporter {
         Reporter {
             stats,
+            abort_check: None,
             runner,
             csv,
             history: History::default(),
@@ -91,6 +96,9 @@ impl Reporter {
         let now = unix_now();
         let state = self.stats.collect();
         self.history.record(&state, users, cpu, now);
+        if let Some(check) = &self.abort_check {
+            check.check(&state);
+        }
         if let Some(files) = self.csv.as_mut()
             && let Err(e) = files.write(&state, users, now)
             && !self.csv_error_logged

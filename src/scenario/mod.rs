@@ -77,6 +77,10 @@ pub struct Scenario {
     pub user_types: Vec<UserType>,
     /// The load shape; empty for a plain `-u`/`-r`/`-t` run.
     pub stages: Vec<Stage>,
+    /// Targets the results must meet.
+    pub thresholds: Vec<crate::gate::Threshold>,
+    /// Every (method, name) a request of the scenario can record, sorted.
+    pub request_names: Vec<(String, String)>,
 }
 
 /// One stage of a load shape, with its spawn rate worked out.

@@ -32,6 +32,34 @@ pub struct ScenarioFile {
     /// `-u`, `-r` and `-t` are ignored.
     #[serde(default)]
     pub stages: Vec<StageDef>,
+    /// Pass/fail targets judged at the end of the run, by endpoint: `all` for all requests
+    /// together, an endpoint's name (`Portfolio List`, `GET /api/`, `*Search` for several); a
+    /// failed one makes the exit code 3.
+    #[serde(default)]
+    pub thresholds: IndexMap<String, Vec<ThresholdDef>>,
+}
+
+/// A threshold: `p95 < 800ms`, `error_rate < 1%`, `rps >= 100`, or one that can stop the run.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ThresholdDef {
+    /// `METRIC OP VALUE`: median, avg, min, max, p50..p99.99, error_rate, rps, requests,
+    /// failures; `<`, `<=`, `>`, `>=`; `500ms`, `2s`, `1%`, `100`.
+    Expression(String),
+    Detailed(ThresholdDetail),
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdDetail {
+    /// The threshold, as `p95 < 800ms`.
+    pub check: String,
+    /// Also check it every second while the run goes, and stop the run the first time it
+    /// fails (from `abort_after` on, default 10 s).
+    #[serde(default)]
+    pub abort: bool,
+    /// How long into the run the early check starts (implies `abort`).
+    pub abort_after: Option<Seconds>,
 }
 
 /// One stage of a load shape.

@@ -3,7 +3,7 @@
 //! Problems are collected, not stopped at, so one run of `locusta check` lists them all.
 
 mod request;
-mod stages;
+mod run;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -595,7 +595,22 @@ pub(crate) fn compile(
         );
     }
     check_variables(&mut c, &user_types);
-    let stages = stages::compile(&mut c, &root.key("stages"), &model.stages);
+    let stages = run::stages(&mut c, &root.key("stages"), &model.stages);
+    let mut request_names: Vec<(String, String)> = (0..user_types.len())
+        .flat_map(|i| reachable(&user_types, i))
+        .filter_map(|s| match s {
+            Step::Request(r) => Some((r.method.to_string(), r.name.clone())),
+            _ => None,
+        })
+        .collect();
+    request_names.sort();
+    request_names.dedup();
+    let thresholds = run::thresholds(
+        &mut c,
+        &root.key("thresholds"),
+        &model.thresholds,
+        &request_names,
+    );
     if !c.errors.is_empty() {
         c.errors.sort_by_key(|d| d.pos.map(|p| (p.line, p.column)));
         return Err(ScenarioError(c.errors));
@@ -607,6 +622,8 @@ pub(crate) fn compile(
         feeders: c.feeders,
         user_types,
         stages,
+        thresholds,
+        request_names,
     })
 }
 

@@ -671,3 +671,36 @@ fn stages_compile_with_even_rates_and_name_their_mistakes() {
         ]
     );
 }
+
+#[test]
+fn thresholds_name_requests_the_scenario_makes() {
+    let s = parse(
+        "host: http://x.org\nthresholds:\n  all: [error_rate < 1%]\n  Portfolio List: [p95 < 800ms, {check: median < 1s, abort: true}]\n  \"*List\": [{check: p99 < 2s, abort_after: 30s}]\nusers:\n  A:\n    tasks: [{get: /p/, name: Portfolio List}, {post: /x}]\n",
+    )
+    .unwrap();
+    let shown: Vec<(String, String, Option<u64>)> = s
+        .thresholds
+        .iter()
+        .map(|t| (t.target.to_string(), t.text.clone(), t.abort_after.map(|d| d.as_secs())))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("All requests".to_string(), "error_rate < 1%".to_string(), None),
+            ("Portfolio List".to_string(), "p95 < 800ms".to_string(), None),
+            ("Portfolio List".to_string(), "median < 1s".to_string(), Some(10)),
+            ("*List".to_string(), "p99 < 2s".to_string(), Some(30)),
+        ]
+    );
+    assert_eq!(s.request_names, [("GET".to_string(), "Portfolio List".to_string()), ("POST".to_string(), "/x".to_string())]);
+    assert_eq!(
+        errors(
+            "host: http://x.org\nthresholds:\n  Portfolio Lst: [p95 < 1s]\n  GET /x: [p95 < 1s]\n  all: [p95 < 1 parsec]\nusers:\n  A:\n    tasks: [{get: /p/, name: Portfolio List}, {post: /x}]\n"
+        ),
+        [
+            "s.yaml:3:3: thresholds.Portfolio Lst: no request of the scenario is named `Portfolio Lst`, did you mean `Portfolio List`?",
+            "s.yaml:4:3: thresholds.GET /x: no GET request of the scenario is named `/x` (`/x` is POST)",
+            "s.yaml:5:9: thresholds.all[0]: `p95 < 1 parsec` is not a threshold (write METRIC OP VALUE [for ENDPOINT], e.g. `p95 < 500ms`, `error_rate < 1%`, `rps >= 100`, `median < 300ms for GET Portfolio List`; metrics: median, avg, min, max, p50..p99.99, error_rate, rps, requests, failures)",
+        ]
+    );
+}

@@ -1,16 +1,20 @@
-//! `stages:`, the load shape: durations, user counts, spawn rates and the user types named.
+//! How the run is driven and judged: `stages:` (the load shape: durations, user counts, spawn
+//! rates and the user types named) and `thresholds:` (the targets it must meet).
 
 use std::time::Duration;
 
 use super::super::Stage;
-use super::super::model::StageDef;
+use indexmap::IndexMap;
+
+use super::super::model::{StageDef, ThresholdDef};
 use super::super::positions::YamlPath;
 use super::{Compiler, did_you_mean};
+use crate::gate::{Target, Threshold};
 
 /// A stage this long would never end in a test anyone waits for; a typo (`2000m`) more likely.
 const MAX_STAGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
-pub(super) fn compile(c: &mut Compiler<'_>, path: &YamlPath, defs: &[StageDef]) -> Vec<Stage> {
+pub(super) fn stages(c: &mut Compiler<'_>, path: &YamlPath, defs: &[StageDef]) -> Vec<Stage> {
     let mut stages = Vec::with_capacity(defs.len());
     let mut previous_users = 0;
     for (i, def) in defs.iter().enumerate() {
@@ -67,4 +71,47 @@ pub(super) fn compile(c: &mut Compiler<'_>, path: &YamlPath, defs: &[StageDef]) 
         previous_users = def.users;
     }
     stages
+}
+
+/// When an aborting threshold starts being checked, unless it says.
+const DEFAULT_ABORT_AFTER: Duration = Duration::from_secs(10);
+
+pub(super) fn thresholds(
+    c: &mut Compiler<'_>,
+    path: &YamlPath,
+    defs: &IndexMap<String, Vec<ThresholdDef>>,
+    request_names: &[(String, String)],
+) -> Vec<Threshold> {
+    let mut out = Vec::new();
+    for (key, list) in defs {
+        let target = Target::parse(key);
+        if let Err(e) = target.check(request_names) {
+            c.error(&path.key(key), e);
+            continue;
+        }
+        for (i, def) in list.iter().enumerate() {
+            let at = path.key(key).index(i);
+            let (text, abort_after) = match def {
+                ThresholdDef::Expression(text) => (text, None),
+                ThresholdDef::Detailed(d) => (
+                    &d.check,
+                    match (d.abort, d.abort_after) {
+                        (_, Some(after)) => Some(after.0),
+                        (true, None) => Some(DEFAULT_ABORT_AFTER),
+                        (false, None) => None,
+                    },
+                ),
+            };
+            match Threshold::parse(text, &target)
+                .and_then(|t| t.target.check(request_names).map(|()| t))
+            {
+                Ok(mut t) => {
+                    t.abort_after = abort_after;
+                    out.push(t);
+                }
+                Err(e) => c.error(&at, e),
+            }
+        }
+    }
+    out
 }
