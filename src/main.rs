@@ -11,8 +11,11 @@ fn main() -> ExitCode {
         Ok(Command::Demo(args)) => locusta::demo::run(&args),
         Ok(Command::Check(args)) => locusta::check::check(&args),
         Ok(Command::Report(args)) => locusta::report_command::report(&args),
-        Ok(Command::Schema) => {
-            to_stdout(&locusta::check::schema_text());
+        Ok(Command::Schema(kind)) => {
+            to_stdout(&match kind {
+                cli::SchemaKind::Scenario => locusta::check::schema_text(),
+                cli::SchemaKind::Summary => locusta::report::json::summary_schema_text(),
+            });
             0
         }
         Ok(Command::Print(text)) => {

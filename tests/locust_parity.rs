@@ -373,3 +373,70 @@ fn target_faults_read_the_same_as_in_locust() {
     assert_eq!(theirs.len(), 5, "{theirs:?}");
     assert_eq!(ours, theirs);
 }
+
+#[test]
+fn json_output_has_locusts_keys_types_and_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((locust, ours)) = run_both(dir.path(), &["--only-summary", "--json"]) else {
+        return;
+    };
+    let parse = |side: &Side| -> Vec<serde_json::Value> {
+        let start = side.run.stdout.find('[').expect("a JSON list on stdout");
+        serde_json::from_str(&side.run.stdout[start..]).expect("JSON")
+    };
+    let (theirs, mine) = (parse(&locust), parse(&ours));
+    let shape =
+        |entries: &[serde_json::Value]| -> BTreeMap<(String, String), Vec<(String, &'static str)>> {
+            entries
+                .iter()
+                .map(|e| {
+                    let o = e.as_object().unwrap();
+                    let kinds = o
+                        .iter()
+                        .map(|(k, v)| {
+                            let kind = match v {
+                                serde_json::Value::Object(_) => "object",
+                                serde_json::Value::String(_) => "string",
+                                serde_json::Value::Number(n) if n.is_f64() => "float",
+                                serde_json::Value::Number(_) => "int",
+                                _ => "other",
+                            };
+                            (k.clone(), kind)
+                        })
+                        .collect();
+                    (
+                        (
+                            o["method"].as_str().unwrap().to_string(),
+                            o["name"].as_str().unwrap().to_string(),
+                        ),
+                        kinds,
+                    )
+                })
+                .collect()
+        };
+    let (theirs, mine) = (shape(&theirs), shape(&mine));
+    assert_eq!(
+        mine.keys().collect::<Vec<_>>(),
+        theirs.keys().collect::<Vec<_>>(),
+        "the same entries"
+    );
+    for (key, kinds) in &theirs {
+        // Python writes whole floats as 12.0; a refused connection's times can be whole too,
+        // so compare float-or-int as "number" where Locust's value happens to be whole.
+        let loose = |k: &[(String, &'static str)]| -> Vec<(String, &'static str)> {
+            k.iter()
+                .map(|(n, t)| {
+                    (
+                        n.clone(),
+                        if *t == "int" || *t == "float" {
+                            "number"
+                        } else {
+                            *t
+                        },
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(loose(&mine[key]), loose(kinds), "keys and types of {key:?}");
+    }
+}

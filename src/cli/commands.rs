@@ -83,6 +83,18 @@ pub(super) fn subcommand<T: Parser>(
 #[derive(Parser)]
 #[command(
     name = "locusta schema",
-    about = "Print the scenario format as a JSON Schema"
+    about = "Print a format of locusta's as a JSON Schema: the scenario file (default), or the --summary-json output"
 )]
-pub(super) struct SchemaArgs {}
+pub struct SchemaArgs {
+    /// Which format
+    #[arg(value_enum, default_value_t = SchemaKind::Scenario)]
+    pub kind: SchemaKind,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaKind {
+    /// The scenario file (for editors: `# yaml-language-server: $schema=...`)
+    Scenario,
+    /// The JSON written by --summary-json
+    Summary,
+}

@@ -9,6 +9,7 @@ mod commands;
 mod layers;
 pub mod values;
 
+pub use commands::SchemaKind;
 pub use commands::{CheckArgs, DemoArgs, ReportArgs};
 use commands::{SchemaArgs, subcommand};
 
@@ -25,7 +26,7 @@ use layers::{Entry, Value};
 const OTHER_COMMANDS: &str = "\
 Other commands:
   locusta check FILE ...       Check scenario files without running them: every problem, located
-  locusta schema               Print the scenario format as a JSON Schema (for editors)
+  locusta schema [summary]     Print the scenario format (or the --summary-json output's) as a JSON Schema
   locusta report RESULTS       Write the HTML report of a finished run from its CSV files
   locusta demo [--port 8000]   Run the built-in demo target (a CisTrade-like web app)
 
@@ -140,6 +141,26 @@ pub struct RunArgs {
     #[arg(long = "check-avg-response-time", value_name = "FLOAT", value_parser = values::non_negative_float, help_heading = "Thresholds")]
     pub check_avg_response_time: Option<f64>,
 
+    /// Print the final statistics as JSON (Locust's format) to stdout
+    #[arg(long = "json", help_heading = "Request statistics options")]
+    pub json: bool,
+
+    /// Write the final statistics as JSON (Locust's format) to FILE.json
+    #[arg(
+        long = "json-file",
+        value_name = "FILE",
+        help_heading = "Request statistics options"
+    )]
+    pub json_file: Option<String>,
+
+    /// Write locusta's summary of the run (all statistics, percentiles, thresholds, run facts) as JSON to FILE; its schema is `locusta schema summary`
+    #[arg(
+        long = "summary-json",
+        value_name = "FILE",
+        help_heading = "Request statistics options"
+    )]
+    pub summary_json: Option<String>,
+
     /// Print the stats table periodically (locusta always does unless --only-summary)
     #[arg(long = "print-stats", help_heading = "Request statistics options")]
     pub print_stats: bool,
@@ -242,6 +263,8 @@ impl RunArgs {
             exclude_tags,
             csv,
             html,
+            json_file,
+            summary_json,
             threshold,
             check_rps,
             check_fail_ratio,
@@ -278,6 +301,10 @@ pub struct Settings {
     pub csv_full_history: bool,
     /// The `--html` file name, placeholders not yet filled in.
     pub html: Option<String>,
+    pub json: bool,
+    /// `--json-file`: the name before `.json`.
+    pub json_file: Option<String>,
+    pub summary_json: Option<PathBuf>,
     /// `--threshold`, then locust-plugins' `--check-*` as thresholds.
     pub thresholds: Vec<crate::gate::Threshold>,
     pub only_summary: bool,
@@ -304,8 +331,8 @@ pub enum Command {
     Demo(DemoArgs),
     Check(CheckArgs),
     Report(ReportArgs),
-    /// Print the scenario format's JSON Schema.
-    Schema,
+    /// Print a JSON Schema.
+    Schema(SchemaKind),
     /// Help or version text, for stdout.
     Print(String),
 }
@@ -340,6 +367,10 @@ impl Environment<'_> {
 
 /// `-u/--users` from clap's `--users <INT>`.
 fn option_label(display: &str) -> String {
+    if !display.starts_with('-') {
+        // A positional argument: `[KIND]`, `<FILE>`.
+        return display.trim_matches(['[', ']', '<', '>', '.']).to_string();
+    }
     let long = display
         .split_whitespace()
         .next()
@@ -373,14 +404,21 @@ fn usage_error(err: &clap::Error) -> UsageError {
             let arg = ctx(ContextKind::InvalidArg)
                 .map(|a| option_label(&a))
                 .unwrap_or_default();
-            let why = std::error::Error::source(err)
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| {
+            let value = ctx(ContextKind::InvalidValue).unwrap_or_default();
+            let why = match (
+                std::error::Error::source(err),
+                err.get(ContextKind::ValidValue),
+            ) {
+                (Some(source), _) => source.to_string(),
+                (None, Some(ContextValue::Strings(choices))) => {
+                    let choices: Vec<String> = choices.iter().map(|c| format!("'{c}'")).collect();
                     format!(
-                        "invalid value: '{}'",
-                        ctx(ContextKind::InvalidValue).unwrap_or_default()
+                        "invalid choice: '{value}' (choose from {})",
+                        choices.join(", ")
                     )
-                });
+                }
+                (None, _) => format!("invalid value: '{value}'"),
+            };
             UsageError(format!("argument {arg}: {why}"))
         }
         _ => {
@@ -508,6 +546,9 @@ impl RunArgs {
             csv_prefix: self.csv,
             csv_full_history,
             html: self.html,
+            json: flag(self.json, "json"),
+            json_file: self.json_file,
+            summary_json: self.summary_json.map(PathBuf::from),
             thresholds: crate::gate::threshold::from_checks(
                 self.threshold.unwrap_or_default(),
                 self.check_rps,
@@ -543,7 +584,9 @@ pub fn parse(args: Vec<OsString>, env: &Environment<'_>) -> Result<Command, Usag
     match args.get(1).and_then(|a| a.to_str()) {
         Some("demo") => return subcommand("demo", args, Command::Demo),
         Some("check") => return subcommand("check", args, Command::Check),
-        Some("schema") => return subcommand("schema", args, |_: SchemaArgs| Command::Schema),
+        Some("schema") => {
+            return subcommand("schema", args, |a: SchemaArgs| Command::Schema(a.kind));
+        }
         Some("report") => return subcommand("report", args, Command::Report),
         _ => {}
     }

@@ -115,8 +115,11 @@ impl Target {
         if names.iter().any(|(m, n)| self.matches(m, n)) {
             return Ok(());
         }
-        if let (Some(wanted), Some((m, n))) = (method, names.iter().find(|(_, n)| glob(pattern, n))) {
-            return Err(format!("no {wanted} request of the scenario is named `{pattern}` (`{n}` is {m})"));
+        if let (Some(wanted), Some((m, n))) = (method, names.iter().find(|(_, n)| glob(pattern, n)))
+        {
+            return Err(format!(
+                "no {wanted} request of the scenario is named `{pattern}` (`{n}` is {m})"
+            ));
         }
         let hint = crate::scenario::did_you_mean(pattern, names.iter().map(|(_, n)| n.as_str()))
             .map(|s| format!(", did you mean `{s}`?"))

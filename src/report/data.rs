@@ -237,7 +237,8 @@ fn num(row: &BTreeMap<String, String>, key: &str) -> Option<f64> {
     row.get(key).and_then(|v| v.trim().parse().ok())
 }
 
-const PERCENTILE_COLUMNS: [&str; 11] = [
+/// The percentile columns of Locust's files, in `PERCENTILES_TO_REPORT` order.
+pub const PERCENTILE_COLUMNS: [&str; 11] = [
     "50%", "66%", "75%", "80%", "90%", "95%", "98%", "99%", "99.9%", "99.99%", "100%",
 ];
 

@@ -7,6 +7,7 @@ pub mod csv;
 pub mod data;
 pub mod flags;
 pub mod html;
+pub mod json;
 pub mod run_sheet;
 pub mod scenario;
 pub mod svg;

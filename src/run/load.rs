@@ -24,6 +24,19 @@ pub enum Ending {
     Interrupted(&'static str),
 }
 
+impl Ending {
+    /// As the JSON summary names it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Ending::RunTime => "run_time",
+            Ending::ShapeDone => "shape_completed",
+            Ending::Iterations => "iterations",
+            Ending::ThresholdFailed => "threshold_failed",
+            Ending::Interrupted(_) => "interrupted",
+        }
+    }
+}
+
 pub enum Load {
     Steady {
         users: u64,

@@ -7,29 +7,29 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 mod gates;
 mod load;
 mod reporter;
+mod results;
 mod signals;
 
 use load::{Ending, Load};
 use reporter::Reporter;
+use results::FinishedRun;
 use signals::Signals;
 
 use crate::cli::Settings;
 use crate::engine::{RunConfig, Runner};
 use crate::gate::Threshold;
 use crate::machine::{self, Machine};
-use crate::pyfmt;
 use crate::report::console;
 use crate::report::csv::CsvFiles;
-use crate::report::data::{ReportData, RunInfo};
-use crate::report::{html, run_sheet, scenario as scenario_report, verdicts};
+use crate::report::{scenario as scenario_report, verdicts};
 use crate::scenario::{self, Scenario, TagFilter, plan, select};
 use crate::stats::history::History;
-use crate::stats::{RequestStats, Stats, unix_now};
+use crate::stats::{Stats, unix_now};
 
 /// Exit code for bad arguments, an unusable scenario, or a run that cannot start.
 pub const EXIT_USAGE: i32 = 2;
@@ -224,8 +224,13 @@ async fn run_test(
         state.has_failures(),
         settings.exit_code_on_error,
     );
+    let (csv, history) = match reporter {
+        Some(r) => (r.csv, r.history),
+        None => (None, History::default()),
+    };
     // The machine and the tested project's commit, only for the files that record them.
-    let facts = settings.run_sheet.is_some() || settings.html.is_some();
+    let facts =
+        settings.run_sheet.is_some() || settings.html.is_some() || settings.summary_json.is_some();
     let run = FinishedRun {
         settings,
         scenario: &scenario,
@@ -243,145 +248,14 @@ async fn run_test(
             Machine::default()
         },
         git_commit: facts.then(|| machine::git_commit(Path::new("."))).flatten(),
+        ending: ending.name(),
         exit_code: code,
+        outcomes,
+        history,
     };
-    let (mut csv, history) = match reporter {
-        Some(r) => (r.csv, r.history),
-        None => (None, History::default()),
-    };
-    if let Some(files) = csv.as_mut()
-        && let Err(e) = files.write(&state, 0, ended)
-    {
-        error!(target: "locusta.main", "cannot write the final CSV files: {e}");
-    }
-    if let Some(path) = &settings.run_sheet {
-        write_run_sheet(path, &run, &state);
-    }
-    if let Some(template) = &settings.html {
-        write_html(template, &run, &state, &history, &outcomes);
-    }
+    run.write_files(&state, csv);
     info!(target: "locusta.main", "Shutting down (exit code {code})");
     console::to_stderr(&console::final_summary(&state, console::name_width()));
-    console::to_stderr(&verdicts::thresholds_table(&outcomes));
+    console::to_stderr(&verdicts::thresholds_table(&run.outcomes));
     code
-}
-
-/// What the result files say about a run that ended.
-struct FinishedRun<'a> {
-    settings: &'a Settings,
-    scenario: &'a Scenario,
-    config: &'a RunConfig,
-    /// The most users the run asked for.
-    users: u64,
-    spawn_rate: f64,
-    /// Planned: `-t`, or the stages' total; `None`: until interrupted.
-    run_time: Option<Duration>,
-    /// Unix seconds.
-    started: f64,
-    ended: f64,
-    ran_seconds: u64,
-    user_counts: Vec<(String, u64)>,
-    machine: Machine,
-    git_commit: Option<String>,
-    exit_code: i32,
-}
-
-impl FinishedRun<'_> {
-    fn host(&self) -> String {
-        self.settings
-            .host
-            .clone()
-            .or_else(|| self.scenario.host.clone())
-            .unwrap_or_else(|| "(per user type)".to_string())
-    }
-}
-
-fn write_run_sheet(path: &Path, run: &FinishedRun<'_>, state: &RequestStats) {
-    let user_types: Vec<String> = run
-        .config
-        .user_types
-        .iter()
-        .map(|&i| run.scenario.user_types[i].name.clone())
-        .collect();
-    let host = run.host();
-    let tester = std::env::var("USER").unwrap_or_else(|_| "___________".to_string());
-    let facts = run_sheet::RunFacts {
-        started_utc: chrono::DateTime::<chrono::Utc>::from_timestamp(run.started as i64, 0)
-            .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-            .unwrap_or_default(),
-        tester: &tester,
-        scenario: &run.scenario.path.display().to_string(),
-        user_types: &user_types,
-        host: &host,
-        users: run.users,
-        spawn_rate: run.spawn_rate,
-        run_time: run.run_time.map(|d| d.as_secs()),
-        ran_seconds: run.ran_seconds,
-        version: VERSION,
-        git_commit: run.git_commit.as_deref(),
-        machine: &run.machine,
-        exit_code: run.exit_code,
-    };
-    let text = run_sheet::render(&facts, state);
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        let _ = std::fs::create_dir_all(parent);
-    }
-    if let Err(e) = crate::report::csv::replace_file(path, text.as_bytes()) {
-        error!(target: "locusta.main", "cannot write the run sheet {}: {e}", path.display());
-    }
-}
-
-/// `--html`: the report of the run, with Locust's `{u}`, `{r}` and `{t}` in the file name.
-fn write_html(
-    template: &str,
-    run: &FinishedRun<'_>,
-    state: &RequestStats,
-    history: &History,
-    outcomes: &[crate::gate::Outcome],
-) {
-    let path = html::expand_filename(
-        template,
-        Some(run.users),
-        Some(run.spawn_rate),
-        run.run_time.map(|d| d.as_secs()),
-    );
-    let tags = &run.config.tags;
-    let ratios = (
-        plan::ratios(
-            run.scenario,
-            &run.config.user_types,
-            Some(run.users),
-            tags,
-            false,
-        ),
-        plan::ratios(
-            run.scenario,
-            &run.config.user_types,
-            Some(run.users),
-            tags,
-            true,
-        ),
-    );
-    let info = RunInfo {
-        scenario: Some(run.scenario.path.display().to_string()),
-        host: Some(run.host()),
-        users: Some(run.users),
-        spawn_rate: Some(run.spawn_rate),
-        run_time: Some(match run.run_time {
-            Some(t) => pyfmt::duration_words(t.as_secs()),
-            None => "until interrupted".to_string(),
-        }),
-        started: Some(run.started),
-        ended: Some(run.ended),
-        generator: format!("locusta {VERSION}"),
-        git_commit: run.git_commit.clone(),
-        machine: Some(run.machine.describe()),
-        user_counts: run.user_counts.clone(),
-    };
-    let mut data = ReportData::from_run(info, state, history, Some(ratios));
-    data.thresholds = outcomes.to_vec();
-    match html::write(Path::new(&path), &data) {
-        Ok(()) => info!(target: "locusta.main", "Wrote the HTML report to {path}"),
-        Err(e) => error!(target: "locusta.main", "cannot write the HTML report {path}: {e}"),
-    }
 }

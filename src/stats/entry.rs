@@ -193,6 +193,22 @@ impl StatsEntry {
         Some(self.clamp_all(values_at_ranks(iter, n, ps)))
     }
 
+    /// Response times in Locust's buckets (`bucket_response_time`: whole ms below 100, then
+    /// tens, hundreds, thousands) with their counts, as Locust's JSON output shows them.
+    pub fn locust_buckets(&self) -> std::collections::BTreeMap<u64, u64> {
+        let mut out = std::collections::BTreeMap::new();
+        for v in self.histogram.iter_recorded() {
+            let ms = self.histogram.median_equivalent(v.value_iterated_to()) as f64 / 1000.0;
+            *out.entry(locust_bucket(ms)).or_insert(0) += v.count_at_value();
+        }
+        out
+    }
+
+    /// (epoch second, requests, failures) of the last seconds, oldest first.
+    pub fn per_second(&self) -> impl Iterator<Item = &(u64, u64, u64)> {
+        self.per_second.iter()
+    }
+
     pub fn percentile(&self, p: f64) -> Option<f64> {
         self.percentiles(&[p]).map(|v| v[0])
     }
@@ -274,6 +290,19 @@ pub struct Batch<'a> {
     pub per_second: &'a [(u64, u64, u64)],
 }
 
+/// Locust 2.47's `bucket_response_time`: round to 1 ms below 100 ms, to 10 below 1 s, to 100
+/// below 10 s, to 1000 above, half to even as Python's `round`.
+pub fn locust_bucket(ms: f64) -> u64 {
+    let k = match ms {
+        m if m < 100.0 => 0,
+        m if m < 1000.0 => 1,
+        m if m < 10_000.0 => 2,
+        _ => 3,
+    };
+    let unit = 10f64.powi(k);
+    ((ms / unit).round_ties_even() * unit) as u64
+}
+
 /// Walks ascending (value, count) pairs once and returns the value at Locust's rank for each
 /// of `ps` (which must be ascending).
 pub fn values_at_ranks(mut iter: impl Iterator<Item = (u64, u64)>, n: u64, ps: &[f64]) -> Vec<u64> {
@@ -301,6 +330,34 @@ pub fn values_at_ranks(mut iter: impl Iterator<Item = (u64, u64)>, n: u64, ps: &
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn buckets_follow_locusts_rounding() {
+        // Locust 2.47's observed test vectors (locust-spec.md 3.3).
+        for (ms, bucket) in [
+            (0.4, 0),
+            (0.5, 0),
+            (1.5, 2),
+            (2.5, 2),
+            (99.5, 100),
+            (99.6, 100),
+            (145.0, 140),
+            (155.0, 160),
+            (994.0, 990),
+            (995.0, 1000),
+            (1049.9, 1000),
+            (1050.0, 1000),
+            (1150.0, 1200),
+            (9949.0, 9900),
+            (9950.0, 10000),
+            (10500.0, 10000),
+            (11500.0, 12000),
+            (123456.7, 123000),
+        ] {
+            assert_eq!(locust_bucket(ms), bucket, "{ms}");
+        }
+    }
+
     use super::*;
     use rand::{RngExt, SeedableRng, rngs::SmallRng};
 

@@ -681,18 +681,42 @@ fn thresholds_name_requests_the_scenario_makes() {
     let shown: Vec<(String, String, Option<u64>)> = s
         .thresholds
         .iter()
-        .map(|t| (t.target.to_string(), t.text.clone(), t.abort_after.map(|d| d.as_secs())))
+        .map(|t| {
+            (
+                t.target.to_string(),
+                t.text.clone(),
+                t.abort_after.map(|d| d.as_secs()),
+            )
+        })
         .collect();
     assert_eq!(
         shown,
         [
-            ("All requests".to_string(), "error_rate < 1%".to_string(), None),
-            ("Portfolio List".to_string(), "p95 < 800ms".to_string(), None),
-            ("Portfolio List".to_string(), "median < 1s".to_string(), Some(10)),
+            (
+                "All requests".to_string(),
+                "error_rate < 1%".to_string(),
+                None
+            ),
+            (
+                "Portfolio List".to_string(),
+                "p95 < 800ms".to_string(),
+                None
+            ),
+            (
+                "Portfolio List".to_string(),
+                "median < 1s".to_string(),
+                Some(10)
+            ),
             ("*List".to_string(), "p99 < 2s".to_string(), Some(30)),
         ]
     );
-    assert_eq!(s.request_names, [("GET".to_string(), "Portfolio List".to_string()), ("POST".to_string(), "/x".to_string())]);
+    assert_eq!(
+        s.request_names,
+        [
+            ("GET".to_string(), "Portfolio List".to_string()),
+            ("POST".to_string(), "/x".to_string())
+        ]
+    );
     assert_eq!(
         errors(
             "host: http://x.org\nthresholds:\n  Portfolio Lst: [p95 < 1s]\n  GET /x: [p95 < 1s]\n  all: [p95 < 1 parsec]\nusers:\n  A:\n    tasks: [{get: /p/, name: Portfolio List}, {post: /x}]\n"
