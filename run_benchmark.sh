@@ -17,6 +17,10 @@
 #   --scenario FILE   scenario to run (default: scenarios/cistrade.yaml, or $SCENARIO)
 #   --host URL        target (default: $HOST, else http://localhost:8000)
 #   --spawn-rate N    override the preset's spawn rate
+#   --baseline DIR    compare with an earlier results folder after the run (the guide's weekly
+#                     compare_benchmarks.py): the table goes to the console and compare.md
+#   --max-regression P  how much slower (or fewer requests/s) an endpoint may get against the
+#                     baseline, default 20% (the guide's rule); exit code 3 beyond it
 #   -h, --help        show this help
 # Anything after `--` goes to locusta unchanged (for example `-- PortfolioUser --tags smoke`).
 # LOCUSTA_BIN=path uses that binary instead of building target/release/locusta.
@@ -25,35 +29,49 @@
 #   ./run_benchmark.sh quick --demo
 #   ./run_benchmark.sh standard 500 10m
 #   HOST=http://staging:8000 ./run_benchmark.sh stress
+#   ./run_benchmark.sh standard --baseline benchmark_results/standard_500users_20260101_020000
 #
 # Results: benchmark_results/<preset>_<users>users_<timestamp>/ with report.html (open it in a
 # browser), stats_stats.csv, stats_stats_history.csv, stats_failures.csv, stats_exceptions.csv,
-# run_sheet.txt and console.log. The exit code is locusta's: 0 clean, 1 when requests failed, 2 for bad input.
+# run_sheet.txt and console.log (and compare.md with --baseline). The exit code is locusta's: 0
+# clean, 1 when requests failed, 2 for bad input, 3 when a threshold failed; or 3 when the run
+# was clean but an endpoint regressed beyond --max-regression against the baseline.
 set -euo pipefail
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 die() { echo "run_benchmark.sh: $*" >&2; exit 2; }
 
+# Paths given by the caller are relative to where they ran this; the defaults and the results
+# folder are relative to the script's folder.
+invoked_in=$PWD
+from_caller() { case "$1" in /*) printf '%s' "$1" ;; *) printf '%s' "$invoked_in/$1" ;; esac; }
 cd "$(dirname "$0")"
 
 preset=""
 users=""
 duration=""
 demo=false
-scenario="${SCENARIO:-scenarios/cistrade.yaml}"
+scenario="${SCENARIO:+$(from_caller "$SCENARIO")}"
+scenario="${scenario:-scenarios/cistrade.yaml}"
 host="${HOST:-http://localhost:8000}"
 spawn_rate=""
+baseline=""
+max_regression="20%"
 extra=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -h|--help) usage; exit 0 ;;
     --demo) demo=true ;;
-    --scenario) [[ $# -ge 2 ]] || die "--scenario needs a file"; scenario="$2"; shift ;;
-    --scenario=*) scenario="${1#*=}" ;;
+    --scenario) [[ $# -ge 2 ]] || die "--scenario needs a file"; scenario=$(from_caller "$2"); shift ;;
+    --scenario=*) scenario=$(from_caller "${1#*=}") ;;
     --host) [[ $# -ge 2 ]] || die "--host needs a URL"; host="$2"; shift ;;
     --host=*) host="${1#*=}" ;;
     --spawn-rate) [[ $# -ge 2 ]] || die "--spawn-rate needs a number"; spawn_rate="$2"; shift ;;
     --spawn-rate=*) spawn_rate="${1#*=}" ;;
+    --baseline) [[ $# -ge 2 ]] || die "--baseline needs a results folder"; baseline=$(from_caller "$2"); shift ;;
+    --baseline=*) baseline=$(from_caller "${1#*=}") ;;
+    --max-regression) [[ $# -ge 2 ]] || die "--max-regression needs a percentage"; max_regression="$2"; shift ;;
+    --max-regression=*) max_regression="${1#*=}" ;;
     --) shift; extra=("$@"); break ;;
     -*) die "unknown option $1 (see --help)" ;;
     *)
@@ -88,6 +106,7 @@ else
   load=(-u "$users" -r "$spawn_rate" -t "${duration:-$def_time}")
 fi
 duration="${duration:-$def_time}"
+[[ $max_regression =~ ^[0-9]+(\.[0-9]+)?%?$ ]] || die "--max-regression must be a percentage such as 20%, got '$max_regression'"
 [[ -f $scenario ]] || die "scenario $scenario not found"
 
 if [[ -n ${LOCUSTA_BIN:-} ]]; then
@@ -97,6 +116,13 @@ else
   echo "Building locusta (release)..." >&2
   cargo build --release --quiet
   bin=target/release/locusta
+fi
+
+# A baseline that cannot be read should fail now, not after the run: compare it with itself.
+if [[ -n $baseline ]]; then
+  if ! problem=$("$bin" compare "$baseline" "$baseline" --max-regression "$max_regression" 2>&1 >/dev/null); then
+    die "--baseline $baseline: ${problem#locusta: error: }"
+  fi
 fi
 
 # Does anything answer HTTP at $1? Any status counts: a login redirect is an answer.
@@ -163,5 +189,20 @@ echo "Results in $results/:" >&2
 ls -1 "$results" | sed 's/^/  /' >&2
 if [[ -f "$results/report.html" ]]; then
   echo "Report: $results/report.html" >&2
+fi
+
+if [[ -n $baseline && -f "$results/stats_stats.csv" ]]; then
+  echo >&2
+  echo "Against the baseline $baseline:" >&2
+  set +e
+  "$bin" compare "$baseline" "$results" --max-regression "$max_regression" >&2
+  compared=$?
+  "$bin" compare "$baseline" "$results" --max-regression "$max_regression" \
+    --format markdown -o "$results/compare.md" >/dev/null
+  set -e
+  # The run's own failure comes first; a clean run that regressed fails the gate.
+  if [[ $code -eq 0 && $compared -ne 0 ]]; then
+    code=$compared
+  fi
 fi
 exit "$code"

@@ -3,8 +3,8 @@
 //! Data flows one way: a [`scenario`] is loaded and validated, the [`engine`] runs it and
 //! records into [`stats`], and [`report`] turns the statistics into files and tables.
 
-pub mod check;
 pub mod cli;
+pub mod commands;
 pub mod demo;
 pub mod engine;
 pub mod gate;
@@ -12,7 +12,6 @@ pub mod logging;
 pub mod machine;
 pub mod pyfmt;
 pub mod report;
-pub mod report_command;
 pub mod run;
 pub mod scenario;
 pub mod stats;

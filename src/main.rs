@@ -3,17 +3,19 @@
 use std::process::ExitCode;
 
 use locusta::cli::{self, Command, Environment};
+use locusta::commands;
 use locusta::report::console::{to_stderr, to_stdout};
 
 fn main() -> ExitCode {
     let code = match cli::parse(std::env::args_os().collect(), &Environment::process()) {
         Ok(Command::Run(settings)) => locusta::run::execute(&settings),
         Ok(Command::Demo(args)) => locusta::demo::run(&args),
-        Ok(Command::Check(args)) => locusta::check::check(&args),
-        Ok(Command::Report(args)) => locusta::report_command::report(&args),
+        Ok(Command::Check(args)) => commands::check::check(&args),
+        Ok(Command::Report(args)) => commands::report::report(&args),
+        Ok(Command::Compare(args)) => commands::compare::compare(&args),
         Ok(Command::Schema(kind)) => {
             to_stdout(&match kind {
-                cli::SchemaKind::Scenario => locusta::check::schema_text(),
+                cli::SchemaKind::Scenario => commands::check::schema_text(),
                 cli::SchemaKind::Summary => locusta::report::json::summary_schema_text(),
             });
             0

@@ -196,3 +196,88 @@ fn spike_runs_the_medication_guides_stages() {
     );
     assert_eq!(run.code, 0, "{}", run.output());
 }
+
+#[test]
+fn a_baseline_is_compared_in_the_same_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = format!("http://127.0.0.1:{}", closed_port());
+    let preset = ["quick", "20", "3s", "--demo", "--host", &host];
+    let run = run_cmd(
+        script(dir.path())
+            .args(preset)
+            .args(["--", "--only-summary"]),
+    );
+    assert_eq!(run.code, 0, "{}", run.output());
+    let first = result_dirs(dir.path()).remove(0);
+    let stats = csv_rows(&first.join("stats_stats.csv"));
+    let total: u64 = stats.last().unwrap()[2].parse().unwrap();
+    assert!(
+        total >= 20,
+        "compare judges only endpoints with 20 requests: {total}"
+    );
+
+    // A baseline that served ten times the requests per second: the new run regressed.
+    let faster = dir.path().join("faster");
+    std::fs::create_dir(&faster).unwrap();
+    let mut out = csv::Writer::from_path(faster.join("stats_stats.csv")).unwrap();
+    for (i, mut row) in stats.into_iter().enumerate() {
+        if i > 0 {
+            row[9] = format!("{}", row[9].parse::<f64>().unwrap() * 10.0);
+        }
+        out.write_record(&row).unwrap();
+    }
+    out.flush().unwrap();
+    // Results folders are named to the second.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let run = run_cmd(script(dir.path()).args(preset).args([
+        "--baseline",
+        "faster",
+        "--",
+        "--only-summary",
+    ]));
+    assert_eq!(run.code, 3, "{}", run.output());
+    assert!(
+        run.stderr.contains("Against the baseline"),
+        "{}",
+        run.output()
+    );
+    assert!(
+        run.stderr.contains("All requests: RPS "),
+        "{}",
+        run.output()
+    );
+    let second = result_dirs(dir.path())
+        .into_iter()
+        .find(|d| *d != first)
+        .unwrap();
+    let md = read(&second.join("compare.md"));
+    assert!(md.contains("| Endpoint | Requests | Median |"), "{md}");
+
+    // The same comparison within a wide limit passes.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let run = run_cmd(script(dir.path()).args(preset).args([
+        "--baseline",
+        "faster",
+        "--max-regression",
+        "500%",
+        "--",
+        "--only-summary",
+    ]));
+    assert_eq!(run.code, 0, "{}", run.output());
+    assert!(
+        run.stderr.contains("No regressions beyond the limits"),
+        "{}",
+        run.output()
+    );
+
+    // An unreadable baseline fails before the run.
+    let run = run_cmd(
+        script(dir.path())
+            .args(preset)
+            .args(["--baseline", "nowhere"]),
+    );
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("--baseline"), "{}", run.output());
+    assert!(run.stderr.contains("nowhere_stats.csv"), "{}", run.output());
+    assert_eq!(result_dirs(dir.path()).len(), 3);
+}

@@ -10,7 +10,7 @@ mod layers;
 pub mod values;
 
 pub use commands::SchemaKind;
-pub use commands::{CheckArgs, DemoArgs, ReportArgs};
+pub use commands::{CheckArgs, CompareArgs, CompareFormat, DemoArgs, ReportArgs};
 use commands::{SchemaArgs, subcommand};
 
 use std::collections::HashMap;
@@ -28,6 +28,7 @@ Other commands:
   locusta check FILE ...       Check scenario files without running them: every problem, located
   locusta schema [summary]     Print the scenario format (or the --summary-json output's) as a JSON Schema
   locusta report RESULTS       Write the HTML report of a finished run from its CSV files
+  locusta compare BASE LATEST  Compare two runs per endpoint; --max-regression 20% makes it a gate
   locusta demo [--port 8000]   Run the built-in demo target (a CisTrade-like web app)
 
 Examples:
@@ -43,7 +44,7 @@ locust.conf, locusta.conf, pyproject.toml [tool.locust] or --config FILE, as in 
 #[command(
     name = "locusta",
     about = "Load-test a web application with a YAML scenario; Locust's command line and output files.",
-    override_usage = "locusta [OPTIONS] [USER_TYPE ...]\n       locusta check FILE ...\n       locusta schema\n       locusta report RESULTS [-o FILE]\n       locusta demo [--port 8000]",
+    override_usage = "locusta [OPTIONS] [USER_TYPE ...]\n       locusta check FILE ...\n       locusta schema\n       locusta report RESULTS [-o FILE]\n       locusta compare BASELINE LATEST [--max-regression 20%]\n       locusta demo [--port 8000]",
     after_help = OTHER_COMMANDS,
     disable_version_flag = true,
     infer_long_args = true,
@@ -331,6 +332,7 @@ pub enum Command {
     Demo(DemoArgs),
     Check(CheckArgs),
     Report(ReportArgs),
+    Compare(CompareArgs),
     /// Print a JSON Schema.
     Schema(SchemaKind),
     /// Help or version text, for stdout.
@@ -588,6 +590,7 @@ pub fn parse(args: Vec<OsString>, env: &Environment<'_>) -> Result<Command, Usag
             return subcommand("schema", args, |a: SchemaArgs| Command::Schema(a.kind));
         }
         Some("report") => return subcommand("report", args, Command::Report),
+        Some("compare") => return subcommand("compare", args, Command::Compare),
         _ => {}
     }
     let cli = match RunArgs::try_parse_from(args) {

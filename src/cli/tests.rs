@@ -222,13 +222,31 @@ fn subcommands_never_clash_with_a_run() {
     let env = Environment::process();
     let argv = |a: &[&str]| a.iter().map(OsString::from).collect::<Vec<_>>();
     assert_eq!(
-        parse(argv(&["locusta", "demo", "--port", "9000"]), &env).unwrap(),
+        parse(
+            argv(&[
+                "locusta",
+                "demo",
+                "--port",
+                "9000",
+                "--delay",
+                "/portfolio/=100ms"
+            ]),
+            &env
+        )
+        .unwrap(),
         Command::Demo(DemoArgs {
             port: 9000,
             bind: "127.0.0.1".into(),
             latency_scale: 1.0,
-            seed: 42
+            seed: 42,
+            delays: vec![("/portfolio/".into(), Duration::from_millis(100))],
         })
+    );
+    assert_eq!(
+        parse(argv(&["locusta", "demo", "--delay", "portfolio=1s"]), &env)
+            .unwrap_err()
+            .to_string(),
+        "locusta: error: argument --delay: 'portfolio' is not a path (it starts with /)"
     );
     // Not in first position: a user type called "demo".
     let Command::Run(s) = parse(argv(&["locusta", "-f", "x.yaml", "demo"]), &env).unwrap() else {

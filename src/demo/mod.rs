@@ -98,6 +98,8 @@ pub enum Latency {
 pub struct App {
     pub data: Data,
     latency_scale: f64,
+    /// `--delay`: extra time for paths under a prefix.
+    delays: Vec<(String, Duration)>,
     sessions: Mutex<HashMap<String, Session>>,
     pub created: Mutex<VecDeque<data::Portfolio>>,
     pub udf_descriptions: Mutex<HashMap<u32, String>>,
@@ -148,6 +150,7 @@ impl App {
         App {
             data: Data::generate(seed),
             latency_scale,
+            delays: Vec::new(),
             sessions: Mutex::new(HashMap::new()),
             created: Mutex::new(VecDeque::new()),
             udf_descriptions: Mutex::new(HashMap::new()),
@@ -163,6 +166,15 @@ impl App {
         let jitter = rand::rng().random_range(0.75..1.25);
         let ms = kind as u64 as f64 * self.latency_scale * jitter;
         tokio::time::sleep(Duration::from_secs_f64(ms / 1000.0)).await;
+    }
+
+    /// The injected delay for `path`: the longest matching prefix's.
+    pub fn delay_for(&self, path: &str) -> Option<Duration> {
+        self.delays
+            .iter()
+            .filter(|(prefix, _)| path.starts_with(prefix.as_str()))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map(|(_, d)| *d)
     }
 
     /// The session of the request, or the redirect Django's `login_required` answers with.
@@ -239,9 +251,21 @@ pub async fn serve(listener: TcpListener, app: Arc<App>) -> std::io::Result<()> 
 
 /// Starts the demo app on a background task (for tests and embedding); returns its address.
 pub async fn spawn(bind: &str, latency_scale: f64) -> std::io::Result<SocketAddr> {
+    spawn_with_delays(bind, latency_scale, Vec::new()).await
+}
+
+/// [`spawn`], with `--delay`'s extra time on some paths.
+pub async fn spawn_with_delays(
+    bind: &str,
+    latency_scale: f64,
+    delays: Vec<(String, Duration)>,
+) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(bind).await?;
     let addr = listener.local_addr()?;
-    let app = Arc::new(App::new(42, latency_scale));
+    let app = Arc::new(App {
+        delays,
+        ..App::new(42, latency_scale)
+    });
     tokio::spawn(serve(listener, app));
     Ok(addr)
 }
@@ -267,7 +291,10 @@ pub fn run(args: &DemoArgs) -> i32 {
                 return 1;
             }
         };
-        let app = Arc::new(App::new(args.seed, args.latency_scale));
+        let app = Arc::new(App {
+            delays: args.delays.clone(),
+            ..App::new(args.seed, args.latency_scale)
+        });
         to_stderr(&format!(
             "locusta demo: CisTrade-like target on http://{addr} ({} portfolios, {} counterparties, latency x{}); \
              log in as traderN/adminN/opsN/managerN/powerN with password `{PASSWORD}`. Ctrl-C to stop.\n",

@@ -41,7 +41,23 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/udf/{id}/", get(udf_detail))
         .route("/udf/{id}/edit/", get(udf_edit_form).post(udf_edit))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            injected_delay,
+        ))
         .with_state(app)
+}
+
+/// `--delay`: the extra time configured for the request's path, before it is answered.
+async fn injected_delay(
+    State(app): AppState,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(d) = app.delay_for(request.uri().path()) {
+        tokio::time::sleep(d).await;
+    }
+    next.run(request).await
 }
 
 fn wants_json(q: &HashMap<String, String>) -> bool {

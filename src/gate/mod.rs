@@ -2,6 +2,7 @@
 //!
 //! Gates read statistics and return verdicts; the report modules print them.
 
+pub mod compare;
 pub mod threshold;
 
 pub use threshold::{Metric, Op, Outcome, Target, Threshold, Verdict, evaluate};
