@@ -30,7 +30,7 @@ fn scenario(port: u16, dead: u16) -> String {
         ));
     }
     format!(
-        "defaults: {{timeout: 1s}}\nusers:\n  U:\n    wait_time: {{constant: 0.1}}\n    tasks:\n      - name: faults\n        flow:\n{flow}          - get: /idle-close\n          - wait: 0.1\n          - {{get: /ok, name: after-idle-close}}\n"
+        "defaults: {{timeout: 1s}}\nusers:\n  U:\n    wait_time: {{constant: 0.1}}\n    tasks:\n      - name: faults\n        flow:\n{flow}          - get: /idle-close\n          - wait: 0.1\n          - {{get: /ok, name: after-idle-close}}\n          - get: /drop-next\n          - {{get: /ok, name: after-drop-next}}\n"
     )
 }
 
@@ -125,7 +125,7 @@ fn every_fault_becomes_a_failure_row_and_the_run_goes_on() {
     let stats = csv_rows(&dir.path().join("f_stats.csv"));
     for row in stats
         .iter()
-        .filter(|r| r[1].starts_with("ok-") || r[1] == "after-idle-close")
+        .filter(|r| r[1].starts_with("ok-") || r[1].starts_with("after-"))
     {
         assert_eq!(row[3], "0", "{} failed: {failures:?}", row[1]);
     }
@@ -137,6 +137,14 @@ fn every_fault_becomes_a_failure_row_and_the_run_goes_on() {
             .unwrap()
             >= 2
     );
+    // A connection closed just as it was reused: the request went again on a new one.
+    assert!(
+        stats_row(&stats, "GET", "after-drop-next")[2]
+            .parse::<u64>()
+            .unwrap()
+            >= 2
+    );
+    assert!(NEXT_REQUESTS_DROPPED.load(std::sync::atomic::Ordering::Relaxed) >= 2);
 }
 
 /// The peak resident memory of a running process, sampled until it exits.

@@ -16,6 +16,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use tokio::time::Instant;
 use url::Url;
 
+use super::reuse;
 use crate::pyfmt;
 
 /// python-requests follows at most 30 redirects.
@@ -159,6 +160,7 @@ impl HttpClient {
             .user_agent(options.user_agent.clone())
             .pool_max_idle_per_host(usize::MAX)
             .pool_idle_timeout(Duration::from_secs(90))
+            .connector_layer(reuse::counting_layer())
             .tcp_nodelay(true)
             .no_proxy()
             .build()
@@ -221,22 +223,37 @@ impl HttpClient {
             }
             let mut hop_headers = headers.clone();
             add_cookies(&mut hop_headers, jar, &url);
-            let mut builder = self
-                .client
-                .request(method.clone(), url.clone())
-                .headers(hop_headers)
-                .timeout(remaining);
-            match &body {
-                PreparedBody::None => {}
-                PreparedBody::Bytes(b) => builder = builder.body(b.clone()),
-                PreparedBody::Multipart(parts) => {
-                    builder = builder.multipart(multipart_form(parts).map_err(TransportError)?)
+            let request = || -> Result<reqwest::RequestBuilder, TransportError> {
+                let builder = self
+                    .client
+                    .request(method.clone(), url.clone())
+                    .headers(hop_headers.clone())
+                    .timeout(deadline.saturating_duration_since(Instant::now()));
+                Ok(match &body {
+                    PreparedBody::None => builder,
+                    PreparedBody::Bytes(b) => builder.body(b.clone()),
+                    PreparedBody::Multipart(parts) => {
+                        builder.multipart(multipart_form(parts).map_err(TransportError)?)
+                    }
+                })
+            };
+            // Every stale connection found is dropped from the pool, so this ends at the latest
+            // with a new connection, whose failure is the server's.
+            let mut stale_connections = 0;
+            let mut resp = loop {
+                match reuse::sent_on_pooled(request()?.send()).await {
+                    (Ok(resp), _) => break resp,
+                    (Err(e), true)
+                        if reuse::replayable(&method)
+                            && reuse::closed_before_response(&e)
+                            && stale_connections < reuse::MAX_STALE_CONNECTIONS =>
+                    {
+                        stale_connections += 1;
+                        tracing::debug!(target: "locusta.runners", "{url}: a kept-alive connection was closed as it was reused ({e}); sending again");
+                    }
+                    (Err(e), _) => return Err(describe(&e, &url, timeout)),
                 }
-            }
-            let mut resp = builder
-                .send()
-                .await
-                .map_err(|e| describe(&e, &url, timeout))?;
+            };
             store_cookies(jar, resp.headers(), &url);
             let status = resp.status();
             let location = resp

@@ -8,6 +8,7 @@ mod checks;
 pub mod dispatch;
 pub mod http;
 mod iterations;
+mod reuse;
 mod runner;
 pub mod shape;
 mod user;

@@ -15,6 +15,10 @@ use super::runtime;
 /// Bytes the `/huge` body streams: 2 GiB.
 pub const HUGE_BODY: u64 = 2 << 30;
 
+/// Requests `/drop-next` made the server drop, in this test process.
+pub static NEXT_REQUESTS_DROPPED: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
 /// How long `/hang` and `/trickle` keep a connection before giving up on it themselves.
 const MAX_MISBEHAVIOUR: Duration = Duration::from_secs(20);
 
@@ -136,6 +140,18 @@ async fn answer(stream: &mut TcpStream, path: &str) -> bool {
         "/idle-close" => {
             let _ = stream.write_all(OK).await;
             tokio::time::sleep(Duration::from_millis(20)).await;
+            false
+        }
+        // A normal keep-alive answer; the next request on this connection is read and the
+        // connection closed without an answer: a keep-alive timeout that fired as the client
+        // reused the connection, made certain.
+        "/drop-next" => {
+            if stream.write_all(OK).await.is_err() {
+                return false;
+            }
+            if request_path(stream).await.is_some() {
+                NEXT_REQUESTS_DROPPED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             false
         }
         _ => {

@@ -1,0 +1,103 @@
+//! A kept-alive connection the server closed just as the client reused it.
+//!
+//! Servers close idle connections (gunicorn after 2 s, nginx after 75 s), and a request can be
+//! put on such a connection in the moment between the server's close and the client noticing
+//! it. The request then fails with a reset or "closed without response" although the
+//! application never saw it. urllib3 (so Locust) checks the socket just before reusing it, and
+//! Go's net/http sends such a request once more; hyper notices a close only when the
+//! connection's task runs, which a busy load generator delays, and the pool is shared between
+//! users, so one user may pick up the connection another user's server just closed.
+//!
+//! So, as Go does: a request that failed before any byte of a response, on a connection taken
+//! from the pool, is sent again when repeating it is safe (GET, HEAD, OPTIONS, TRACE), until it
+//! gets an answer or fails on a new connection. Whether the connection came from the pool is known by counting the
+//! connector's calls while the request is sent: hyper-util starts a connect only when no idle
+//! connection was ready at once.
+
+use std::cell::Cell;
+use std::error::Error as StdError;
+use std::future::Future;
+
+use http::Method;
+
+tokio::task_local! {
+    static CONNECTS: Cell<u32>;
+}
+
+/// A bound on the stale connections tried for one request, should the pool hold many.
+pub const MAX_STALE_CONNECTIONS: u32 = 16;
+
+/// The connector layer that counts connections started by the request being sent.
+pub fn counting_layer<R>() -> tower::util::MapRequestLayer<fn(R) -> R> {
+    tower::util::MapRequestLayer::new(note_connect::<R>)
+}
+
+fn note_connect<R>(dst: R) -> R {
+    // Outside `sent_on_pooled` (a connect finishing in the background) there is nothing to note.
+    let _ = CONNECTS.try_with(|c| c.set(c.get() + 1));
+    dst
+}
+
+/// Runs `send`, saying whether the connection it used was an idle one from the pool.
+pub async fn sent_on_pooled<F: Future>(send: F) -> (F::Output, bool) {
+    CONNECTS
+        .scope(Cell::new(0), async {
+            let out = send.await;
+            (out, CONNECTS.with(Cell::get) == 0)
+        })
+        .await
+}
+
+/// Methods a client may repeat on its own (Go's `isReplayable`).
+pub fn replayable(method: &Method) -> bool {
+    [Method::GET, Method::HEAD, Method::OPTIONS, Method::TRACE].contains(method)
+}
+
+/// Whether `err` is the connection going away before the response began: closed without a
+/// word, reset, or a broken pipe while writing. Timeouts and everything else are real failures.
+pub fn closed_before_response(err: &reqwest::Error) -> bool {
+    if err.is_timeout() {
+        return false;
+    }
+    let mut source: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            return matches!(
+                io.kind(),
+                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+            );
+        }
+        if let Some(h) = e.downcast_ref::<hyper::Error>()
+            && (h.is_incomplete_message() || h.is_closed() || h.is_canceled())
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_connect_inside_the_send_is_counted() {
+        let (_, pooled) = sent_on_pooled(async {}).await;
+        assert!(pooled, "no connect: the pool's connection");
+        let (_, pooled) = sent_on_pooled(async {
+            note_connect(());
+        })
+        .await;
+        assert!(!pooled, "a connect was started");
+        // Outside a send, nothing happens and nothing panics.
+        note_connect(());
+    }
+
+    #[test]
+    fn only_safe_methods_are_repeated() {
+        assert!(replayable(&Method::GET) && replayable(&Method::HEAD));
+        assert!(!replayable(&Method::POST) && !replayable(&Method::PATCH));
+    }
+}
