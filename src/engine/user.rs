@@ -3,6 +3,7 @@
 //! random source.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -58,6 +59,16 @@ pub struct VirtualUser {
 
 /// Why a step did not complete: the rest of the task (or flow) is skipped.
 struct StepAborted;
+
+/// Waits `d`. A zero wait only yields to the other users: tokio's timer counts in whole
+/// milliseconds, so sleeping for nothing would idle a user for up to a millisecond per task.
+async fn pause(d: Duration) {
+    if d.is_zero() {
+        tokio::task::yield_now().await;
+    } else {
+        tokio::time::sleep(d).await;
+    }
+}
 
 impl VirtualUser {
     pub fn new(id: u64, user_type: usize, rng: SmallRng, feeders: usize) -> Self {
@@ -117,7 +128,7 @@ impl VirtualUser {
             tokio::select! {
                 biased;
                 _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(wait) => {}
+                _ = pause(wait) => {}
             }
         }
     }
@@ -146,7 +157,7 @@ impl VirtualUser {
             Node::Request(spec) => self.request(ctx, spec).await,
             Node::Wait(w) => {
                 let d = next_wait(w, &mut self.rng, &mut self.pacer, Instant::now());
-                tokio::time::sleep(d).await;
+                pause(d).await;
                 Ok(())
             }
             Node::Flow(nodes) => Box::pin(self.run_sequence(ctx, nodes)).await,
