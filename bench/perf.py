@@ -1,0 +1,351 @@
+#!/usr/bin/env python3
+"""locusta side by side with wrk and Locust, on one machine, in one run.
+
+    python3 bench/perf.py [--seconds 20] [--rounds 3] [--out bench/RESULTS.md] [--quick]
+
+Throughput: nginx answers a fixed 200 on one core (taskset -c 1); each generator runs pinned
+to the other core (taskset -c 0) with 50 users (connections) and no wait, for --seconds.
+/usr/bin/time gives the generator's CPU seconds (user + system) and peak RSS; requests come
+from the generator's own count. Figures are medians over --rounds rounds, each round running
+every generator once, one after the other, so noise on this shared machine hits them alike.
+
+- wrk 4 (C, one URL: the practical ceiling);
+- locusta, a one-request YAML scenario;
+- Locust FastHttpUser, the same request in Python;
+- locusta, the CisTrade scenario with every wait set to zero (login, captures, templates,
+  cookies, 20 endpoints) against the demo target (`locusta demo --latency-scale 0`) on the
+  other core. Its ratio is to wrk's requests per CPU-second on nginx: the generator's cost.
+
+Memory: 10, 1,000, 10,000 and 100,000 users, each making one request and then waiting 15 s,
+every user keeping the session cookie nginx sets in its own cookie jar. RSS is read once every user has made its request; KB per
+user is the growth from 10 users, divided by the users added. The set-up CPU is what the
+process spent until the last user started.
+
+It installs what is missing (nginx-light, wrk and time from Debian with apt-get; Locust 2.47
+from PyPI into bench/.venv), builds locusta in release, binds to 127.0.0.1 only, and bounds
+every run in time. The Markdown table is printed and written to --out.
+"""
+
+import argparse
+import csv
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / "bench" / ".venv"
+LOCUST_VERSION = "2.47.0"
+NGINX_PORT = 18980
+DEMO_PORT = 18981
+GENERATOR_CPU = "0"
+SERVER_CPU = "1"
+USERS = 50
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def ensure_tools():
+    missing = [p for p, b in (("nginx-light", "nginx"), ("wrk", "wrk"), ("time", "/usr/bin/time")) if not shutil.which(b)]
+    if missing:
+        log(f"installing {' '.join(missing)} with apt-get")
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        subprocess.run(sudo + ["apt-get", "install", "-y", "-q"] + missing, check=False, stdout=subprocess.DEVNULL)
+        if any(not shutil.which(b) for b in ("nginx", "wrk", "/usr/bin/time")):
+            subprocess.run(sudo + ["apt-get", "update", "-q"], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(sudo + ["apt-get", "install", "-y", "-q"] + missing, check=True, stdout=subprocess.DEVNULL)
+    locust = VENV / "bin" / "locust"
+    if not locust.exists():
+        log(f"installing Locust {LOCUST_VERSION} into {VENV}")
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", f"locust=={LOCUST_VERSION}"], check=True)
+    log("building locusta (release)")
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    if os.cpu_count() < 2:
+        sys.exit("perf.py: needs two cores, one for the server and one for the generator")
+
+
+def wait_for(url, proc, what):
+    for _ in range(100):
+        if proc.poll() is not None:
+            sys.exit(f"perf.py: {what} did not start")
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return
+        except Exception:
+            time.sleep(0.1)
+    sys.exit(f"perf.py: {what} does not answer at {url}")
+
+
+def start_nginx(work):
+    conf = work / "nginx.conf"
+    conf.write_text(f"""
+worker_processes 1;
+daemon off;
+pid {work}/nginx.pid;
+error_log stderr error;
+worker_rlimit_nofile 250000;
+events {{ worker_connections 240000; }}
+http {{
+  access_log off;
+  keepalive_requests 100000000;
+  keepalive_timeout 300s;
+  client_body_temp_path {work}/body;
+  proxy_temp_path {work}/proxy;
+  fastcgi_temp_path {work}/fastcgi;
+  uwsgi_temp_path {work}/uwsgi;
+  scgi_temp_path {work}/scgi;
+  server {{
+    listen 127.0.0.1:{NGINX_PORT} backlog=65535;
+    location / {{ return 200 "ok\\n"; }}
+    location /session {{
+      add_header Set-Cookie "sessionid=0123456789abcdef0123456789abcdef; Path=/; HttpOnly";
+      return 200 "ok\\n";
+    }}
+  }}
+}}
+""")
+    proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, "nginx", "-c", str(conf), "-e", "stderr"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(f"http://127.0.0.1:{NGINX_PORT}/", proc, "nginx")
+    return proc
+
+
+def start_demo(locusta):
+    proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, locusta, "demo", "--port", str(DEMO_PORT), "--latency-scale", "0"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(f"http://127.0.0.1:{DEMO_PORT}/health/", proc, "the demo target")
+    return proc
+
+
+def timed(cmd, cwd, limit):
+    """Runs cmd pinned to the generator core; (stdout+stderr, cpu seconds, peak RSS KiB)."""
+    stats = Path(cwd) / "time.txt"
+    full = ["/usr/bin/time", "-o", str(stats), "-f", "%U %S %M", "taskset", "-c", GENERATOR_CPU] + cmd
+    try:
+        out = subprocess.run(full, cwd=cwd, capture_output=True, text=True, timeout=limit)
+    except subprocess.TimeoutExpired:
+        sys.exit(f"perf.py: {cmd[0]} ran past {limit} s")
+    user, system, rss = stats.read_text().split()[-3:]
+    return out.stdout + out.stderr, float(user) + float(system), int(rss)
+
+
+def csv_total(path):
+    """Requests, p50 and p99 (ms) of the Aggregated row of a Locust-format stats file."""
+    rows = list(csv.DictReader(open(path)))
+    agg = [r for r in rows if r["Name"] == "Aggregated"][-1]
+    return int(agg["Request Count"]), float(agg["50%"]), float(agg["99%"])
+
+
+def wrk_ms(text):
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(work, seconds):
+    out, cpu, rss = timed(["wrk", "-t1", f"-c{USERS}", f"-d{seconds}s", "--latency", f"http://127.0.0.1:{NGINX_PORT}/"],
+                          work, seconds + 30)
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    # The latency distribution's lines, not the "98.50%" of the thread stats above it.
+    p50 = wrk_ms(re.search(r"^\s+50%\s+(\S+)$", out, re.M).group(1))
+    p99 = wrk_ms(re.search(r"^\s+99%\s+(\S+)$", out, re.M).group(1))
+    return dict(requests=requests, cpu=cpu, rss=rss, p50=p50, p99=p99)
+
+
+def run_locusta(work, locusta, scenario, host, seconds, users=USERS, extra=()):
+    prefix = work / "locusta"
+    out, cpu, rss = timed([locusta, "-f", str(scenario), "-H", host, "-u", str(users), "-r", str(users), "-t", f"{seconds}s",
+                           "--headless", "--only-summary", "--csv", str(prefix), *extra], work, seconds + 60)
+    requests, p50, p99 = csv_total(f"{prefix}_stats.csv")
+    failures = int([r for r in csv.DictReader(open(f"{prefix}_stats.csv")) if r["Name"] == "Aggregated"][-1]["Failure Count"])
+    if failures > requests // 100:
+        sys.exit(f"perf.py: locusta saw {failures} failures of {requests}:\n{out[-2000:]}")
+    return dict(requests=requests, cpu=cpu, rss=rss, p50=p50, p99=p99)
+
+
+def run_locust(work, seconds):
+    locustfile = work / "locustfile.py"
+    locustfile.write_text(
+        "from locust import FastHttpUser, task, constant\n\n"
+        "class Api(FastHttpUser):\n"
+        "    wait_time = constant(0)\n\n"
+        "    @task\n"
+        "    def root(self):\n"
+        "        self.client.get('/', name='root')\n")
+    prefix = work / "locust"
+    out, cpu, rss = timed([str(VENV / "bin" / "locust"), "-f", str(locustfile), "-H", f"http://127.0.0.1:{NGINX_PORT}",
+                           "-u", str(USERS), "-r", str(USERS), "-t", f"{seconds}s", "--headless", "--only-summary",
+                           "--csv", str(prefix), "--loglevel", "WARNING"], work, seconds + 60)
+    requests, p50, p99 = csv_total(f"{prefix}_stats.csv")
+    return dict(requests=requests, cpu=cpu, rss=rss, p50=p50, p99=p99)
+
+
+def zero_wait_cistrade(work):
+    text = (ROOT / "scenarios" / "cistrade.yaml").read_text()
+    text = re.sub(r"\{between: \[[\d.]+, [\d.]+\]\}", "{between: [0, 0]}", text)
+    out = work / "cistrade-nowait.yaml"
+    out.write_text(text)
+    return out
+
+
+def rss_kib(pid):
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def cpu_seconds(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def memory_point(work, locusta, users):
+    """RSS (KiB) and set-up CPU seconds once `users` users have each made their request."""
+    scenario = work / "waiting.yaml"
+    scenario.write_text("users:\n  Waiting:\n    wait_time: {constant: 15}\n    tasks:\n      - {get: /session, name: session}\n")
+    prefix = work / f"mem{users}"
+    # Spawning at 10,000 users a second: 100,000 users take ten seconds.
+    rate = min(users, 10000)
+    ramp = users / rate
+    proc = subprocess.Popen(["taskset", "-c", GENERATOR_CPU, locusta, "-f", str(scenario), "-H", f"http://127.0.0.1:{NGINX_PORT}",
+                             "-u", str(users), "-r", str(rate), "-t", f"{int(ramp) + 8}s", "--headless", "--only-summary",
+                             "--csv", str(prefix), "--csv-full-history"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + ramp + 60
+    setup_cpu = None
+    rss = None
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            time.sleep(0.25)
+            try:
+                rows = list(csv.DictReader(open(f"{prefix}_stats_history.csv")))
+            except (OSError, csv.Error):
+                continue
+            agg = [r for r in rows if r["Name"] == "Aggregated"]
+            if not agg:
+                continue
+            if setup_cpu is None and int(agg[-1]["User Count"]) >= users:
+                setup_cpu = cpu_seconds(proc.pid)
+            if int(agg[-1]["Total Request Count"]) >= users:
+                time.sleep(1)
+                rss = rss_kib(proc.pid)
+                if setup_cpu is None:
+                    setup_cpu = cpu_seconds(proc.pid)
+                break
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    if rss is None:
+        sys.exit(f"perf.py: {users} users did not all make their request in time")
+    return rss, setup_cpu
+
+
+def median_of(results, key):
+    return statistics.median(r[key] for r in results)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=int, default=20, help="length of each throughput run (default 20)")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of every generator, medians taken (default 3)")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"), help="where the Markdown goes")
+    ap.add_argument("--max-users", type=int, default=100000, help="largest memory point (default 100000)")
+    ap.add_argument("--quick", action="store_true", help="5-second runs, one round, memory up to 10,000 users")
+    args = ap.parse_args()
+    if args.quick:
+        args.seconds, args.rounds, args.max_users = 5, 1, 10000
+
+    ensure_tools()
+    locusta = str(ROOT / "target" / "release" / "locusta")
+    work = Path(tempfile.mkdtemp(prefix="locusta-perf-"))
+    one = work / "one.yaml"
+    one.write_text("users:\n  Api:\n    tasks:\n      - {get: /, name: root}\n")
+    cistrade = zero_wait_cistrade(work)
+
+    results = {"wrk": [], "locusta": [], "locust": [], "cistrade": []}
+    nginx = start_nginx(work)
+    try:
+        for r in range(args.rounds):
+            log(f"round {r + 1} of {args.rounds}: wrk, locusta, Locust FastHttpUser ({args.seconds} s each)")
+            results["wrk"].append(run_wrk(work, args.seconds))
+            results["locusta"].append(run_locusta(work, locusta, one, f"http://127.0.0.1:{NGINX_PORT}", args.seconds))
+            results["locust"].append(run_locust(work, args.seconds))
+        log("memory: 10 to {:,} waiting users".format(args.max_users))
+        memory = []
+        for users in [10, 1000, 10000, 100000]:
+            if users <= args.max_users:
+                memory.append((users, *memory_point(work, locusta, users)))
+    finally:
+        nginx.terminate()
+        nginx.wait()
+    demo = start_demo(locusta)
+    try:
+        for r in range(args.rounds):
+            log(f"round {r + 1} of {args.rounds}: locusta, CisTrade scenario without waits ({args.seconds} s)")
+            results["cistrade"].append(run_locusta(work, locusta, cistrade, f"http://127.0.0.1:{DEMO_PORT}", args.seconds))
+    finally:
+        demo.terminate()
+        demo.wait()
+
+    per_cpu = {k: [x["requests"] / x["cpu"] for x in v] for k, v in results.items()}
+    wrk_rate = statistics.median(per_cpu["wrk"])
+    locust_rate = statistics.median(per_cpu["locust"])
+    lines = [
+        f"Measured {time.strftime('%Y-%m-%d')} on {platform.node() or 'this machine'}: {cpu_model()}, "
+        f"{os.cpu_count()} cores, Linux {platform.release()}; generator on core {GENERATOR_CPU}, server on core "
+        f"{SERVER_CPU}; {USERS} users/connections, no wait, {args.seconds} s runs, medians of {args.rounds}.",
+        "",
+        "| generator | requests / CPU-second | ratio to wrk | ratio to Locust | peak RSS | p50 | p99 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    names = {"wrk": "wrk (nginx, one URL)", "locusta": "locusta, one-request scenario",
+             "locust": f"Locust {LOCUST_VERSION} FastHttpUser", "cistrade": "locusta, CisTrade without waits (demo target)"}
+    for key in ["wrk", "locusta", "locust", "cistrade"]:
+        rate = statistics.median(per_cpu[key])
+        lines.append(
+            f"| {names[key]} | {rate:,.0f} | {rate / wrk_rate:.2f} | {rate / locust_rate:.1f} | "
+            f"{median_of(results[key], 'rss') / 1024:.0f} MB | {median_of(results[key], 'p50'):.2f} ms | "
+            f"{median_of(results[key], 'p99'):.2f} ms |")
+    lines += ["", "| waiting users | RSS | KB per user (from 10 users) | set-up CPU |", "| ---: | ---: | ---: | ---: |"]
+    base_users, base_rss, _ = memory[0]
+    for users, rss, setup in memory:
+        per_user = "" if users == base_users else f"{(rss - base_rss) * 1.024 / (users - base_users):.1f}"
+        lines.append(f"| {users:,} | {rss / 1024:.0f} MB | {per_user} | {setup:.2f} s |")
+    table = "\n".join(lines) + "\n"
+    print(table)
+    Path(args.out).write_text(table)
+    log(f"written to {args.out}; raw figures per round: {results}")
+
+
+def cpu_model():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+if __name__ == "__main__":
+    main()
