@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::dispatch::{DispatchType, Dispatcher};
 use super::http::{ClientOptions, HttpClient};
 use super::iterations::IterationLimit;
-use super::user::{RunContext, VirtualUser};
+use super::user::{RunContext, VirtualUser, request_url};
 use crate::scenario::plan::{self, UserPlan};
 use crate::scenario::{Scenario, TagFilter};
 use crate::stats::Stats;
@@ -132,10 +132,25 @@ impl Runner {
             return Err("There are no users with weight > 0 and tasks to run.".to_string());
         }
         let per_type = vec![0; scenario.user_types.len()];
+        let static_urls = plans
+            .iter()
+            .zip(&hosts)
+            .map(|(plan, host)| {
+                plan.requests()
+                    .into_iter()
+                    .filter_map(|spec| {
+                        let text = spec.url.as_static()?;
+                        let url = request_url(host.as_deref(), spec.absolute, text).ok()?;
+                        Some((Arc::as_ptr(spec) as usize, url))
+                    })
+                    .collect()
+            })
+            .collect();
         let ctx = RunContext {
             scenario,
             plans,
             hosts,
+            static_urls,
             client,
             stats,
             iterations: config.iterations.map(IterationLimit::new),

@@ -63,19 +63,30 @@ pub struct UserPlan {
 }
 
 impl UserPlan {
-    /// Whether any request reachable from this plan is a relative path (and so needs a host).
-    pub fn needs_host(&self) -> bool {
-        fn relative(node: &Node) -> bool {
+    /// Every request reachable from this plan (one used in several places, each time).
+    pub fn requests(&self) -> Vec<&Arc<RequestSpec>> {
+        fn visit<'a>(node: &'a Node, out: &mut Vec<&'a Arc<RequestSpec>>) {
             match node {
-                Node::Request(r) => !r.absolute,
-                Node::Wait(_) => false,
-                Node::Flow(nodes) => nodes.iter().any(relative),
-                Node::Choice(c) => c.entries.iter().any(|e| relative(&e.node)),
-                Node::Repeat { node, .. } => relative(node),
+                Node::Request(r) => out.push(r),
+                Node::Wait(_) => {}
+                Node::Flow(nodes) => nodes.iter().for_each(|n| visit(n, out)),
+                Node::Choice(c) => c.entries.iter().for_each(|e| visit(&e.node, out)),
+                Node::Repeat { node, .. } => visit(node, out),
             }
         }
-        self.on_start.iter().chain(&self.on_stop).any(relative)
-            || self.tasks.entries.iter().any(|e| relative(&e.node))
+        let mut out = Vec::new();
+        for node in self.on_start.iter().chain(&self.on_stop) {
+            visit(node, &mut out);
+        }
+        for e in &self.tasks.entries {
+            visit(&e.node, &mut out);
+        }
+        out
+    }
+
+    /// Whether any request reachable from this plan is a relative path (and so needs a host).
+    pub fn needs_host(&self) -> bool {
+        self.requests().iter().any(|r| !r.absolute)
     }
 }
 
