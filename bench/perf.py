@@ -19,7 +19,9 @@ every generator once, one after the other, so noise on this shared machine hits 
 Memory: 10, 1,000, 10,000 and 100,000 users, each making one request and then waiting 15 s,
 every user keeping the session cookie nginx sets in its own cookie jar. RSS is read once every user has made its request; KB per
 user is the growth from 10 users, divided by the users added. The set-up CPU is what the
-process spent until the last user started.
+process spent until the last user started. Then the p50 locusta reports while 10,000 users wait
+(a request every 10 to 20 s each), beside the p50 of one wrk connection on the idle server: a
+generator must not inflate what it measures.
 
 It installs what is missing (nginx-light, wrk and time from Debian with apt-get; Locust 2.47
 from PyPI into bench/.venv), builds locusta in release, binds to 127.0.0.1 only, and bounds
@@ -260,6 +262,21 @@ def memory_point(work, locusta, users):
     return rss, setup_cpu
 
 
+def idle_latency(work, locusta, seconds):
+    """p50 (ms) of one wrk connection on the idle server, and of locusta's requests while
+    10,000 users wait (each request every 10 to 20 s; statistics reset once all have started)."""
+    out, _, _ = timed(["wrk", "-t1", "-c1", "-d5s", "--latency", f"http://127.0.0.1:{NGINX_PORT}/"], work, 40)
+    wrk_p50 = wrk_ms(re.search(r"^\s+50%\s+(\S+)$", out, re.M).group(1))
+    scenario = work / "idle.yaml"
+    scenario.write_text("users:\n  Waiting:\n    wait_time: {between: [10, 20]}\n    tasks:\n      - {get: /, name: root}\n")
+    prefix = work / "idle"
+    timed([locusta, "-f", str(scenario), "-H", f"http://127.0.0.1:{NGINX_PORT}", "-u", "10000", "-r", "10000",
+           "-t", f"{max(seconds, 20) + 2}s", "--headless", "--only-summary", "--reset-stats", "--csv", str(prefix)],
+          work, seconds + 90)
+    requests, p50, _ = csv_total(f"{prefix}_stats.csv")
+    return wrk_p50, p50, requests
+
+
 def median_of(results, key):
     return statistics.median(r[key] for r in results)
 
@@ -295,6 +312,8 @@ def main():
         for users in [10, 1000, 10000, 100000]:
             if users <= args.max_users:
                 memory.append((users, *memory_point(work, locusta, users)))
+        log("latency with 10,000 waiting users, and of one wrk connection")
+        idle = idle_latency(work, locusta, args.seconds)
     finally:
         nginx.terminate()
         nginx.wait()
@@ -331,6 +350,8 @@ def main():
     for users, rss, setup in memory:
         per_user = "" if users == base_users else f"{(rss - base_rss) * 1.024 / (users - base_users):.1f}"
         lines.append(f"| {users:,} | {rss / 1024:.0f} MB | {per_user} | {setup:.2f} s |")
+    lines += ["", f"p50 with 10,000 waiting users (locusta, {idle[2]:,} requests after the ramp): {idle[1]:.3f} ms; "
+              f"one wrk connection on the idle server: {idle[0]:.3f} ms."]
     table = "\n".join(lines) + "\n"
     print(table)
     Path(args.out).write_text(table)
