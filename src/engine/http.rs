@@ -221,13 +221,15 @@ impl HttpClient {
             if remaining.is_zero() {
                 return Err(timeout_error(&url, timeout));
             }
-            let mut hop_headers = headers.clone();
-            add_cookies(&mut hop_headers, jar, &url);
+            // Built afresh for each attempt (a resend on a stale connection is rare), so the
+            // common single attempt copies the headers once, as before.
             let request = || -> Result<reqwest::RequestBuilder, TransportError> {
+                let mut hop_headers = headers.clone();
+                add_cookies(&mut hop_headers, jar, &url);
                 let builder = self
                     .client
                     .request(method.clone(), url.clone())
-                    .headers(hop_headers.clone())
+                    .headers(hop_headers)
                     .timeout(deadline.saturating_duration_since(Instant::now()));
                 Ok(match &body {
                     PreparedBody::None => builder,
@@ -410,9 +412,8 @@ fn describe(err: &reqwest::Error, url: &Url, timeout: Duration) -> TransportErro
     if err.is_timeout() {
         return timeout_error(url, timeout);
     }
-    let mut source: Option<&(dyn StdError + 'static)> = Some(err);
     let mut innermost_text = err.to_string();
-    while let Some(e) = source {
+    for e in causes(err) {
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
             if let Some(errno) = io.raw_os_error() {
                 return TransportError(os_error_repr(errno));
@@ -434,7 +435,6 @@ fn describe(err: &reqwest::Error, url: &Url, timeout: Duration) -> TransportErro
             }
         }
         innermost_text = e.to_string();
-        source = e.source();
     }
     if innermost_text.contains("certificate") || innermost_text.to_ascii_lowercase().contains("tls")
     {
@@ -452,37 +452,30 @@ fn describe(err: &reqwest::Error, url: &Url, timeout: Duration) -> TransportErro
     TransportError(pyfmt::exception("ConnectionError", &innermost_text))
 }
 
+/// `err` and the errors beneath it, outermost first: reqwest wraps hyper's, which wraps the
+/// operating system's.
+pub(super) fn causes<'a>(
+    err: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(err), |&e| e.source())
+}
+
 /// The operating system's error number behind `err`, if any.
 fn os_errno(err: &reqwest::Error) -> Option<i32> {
-    let mut source: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(e) = source {
-        if let Some(errno) = e
-            .downcast_ref::<std::io::Error>()
+    causes(err).find_map(|e| {
+        e.downcast_ref::<std::io::Error>()
             .and_then(std::io::Error::raw_os_error)
-        {
-            return Some(errno);
-        }
-        source = e.source();
-    }
-    None
+    })
 }
 
 /// Whether the connection ended before the response did.
 fn ended_early(err: &reqwest::Error) -> bool {
-    let mut source: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(e) = source {
-        let io_eof = e
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof);
-        if io_eof
+    causes(err).any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof)
             || e.downcast_ref::<hyper::Error>()
                 .is_some_and(hyper::Error::is_incomplete_message)
-        {
-            return true;
-        }
-        source = e.source();
-    }
-    false
+    })
 }
 
 /// A failure while the body arrived, after a good status line and headers: python-requests

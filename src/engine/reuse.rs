@@ -15,10 +15,11 @@
 //! connection was ready at once.
 
 use std::cell::Cell;
-use std::error::Error as StdError;
 use std::future::Future;
 
 use http::Method;
+
+use super::http::causes;
 
 tokio::task_local! {
     static CONNECTS: Cell<u32>;
@@ -59,8 +60,7 @@ pub fn closed_before_response(err: &reqwest::Error) -> bool {
     if err.is_timeout() {
         return false;
     }
-    let mut source: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(e) = source {
+    for e in causes(err) {
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
             use std::io::ErrorKind::*;
             return matches!(
@@ -73,7 +73,6 @@ pub fn closed_before_response(err: &reqwest::Error) -> bool {
         {
             return true;
         }
-        source = e.source();
     }
     false
 }
