@@ -10,9 +10,11 @@
 //!
 //! So, as Go does: a request that failed before any byte of a response, on a connection taken
 //! from the pool, is sent again when repeating it is safe (GET, HEAD, OPTIONS, TRACE), until it
-//! gets an answer or fails on a new connection. Whether the connection came from the pool is known by counting the
-//! connector's calls while the request is sent: hyper-util starts a connect only when no idle
-//! connection was ready at once.
+//! gets an answer or fails on a new connection. Whether the connection came from the pool is
+//! known by counting the connections completed inside the request's own task: hyper-util races
+//! a new connect against the pool, and when the pool wins, the connect finishes in a task of its
+//! own (where nothing is counted). Counting connects started instead would call a request on a
+//! pooled connection "new" whenever the pool was empty for a moment, and miss the resend.
 
 use std::cell::Cell;
 use std::future::Future;
@@ -28,15 +30,15 @@ tokio::task_local! {
 /// A bound on the stale connections tried for one request, should the pool hold many.
 pub const MAX_STALE_CONNECTIONS: u32 = 16;
 
-/// The connector layer that counts connections started by the request being sent.
-pub fn counting_layer<R>() -> tower::util::MapRequestLayer<fn(R) -> R> {
-    tower::util::MapRequestLayer::new(note_connect::<R>)
+/// The connector layer that counts the connections made for the request being sent.
+pub fn counting_layer<C>() -> tower::util::MapResponseLayer<fn(C) -> C> {
+    tower::util::MapResponseLayer::new(note_connect::<C>)
 }
 
-fn note_connect<R>(dst: R) -> R {
+fn note_connect<C>(conn: C) -> C {
     // Outside `sent_on_pooled` (a connect finishing in the background) there is nothing to note.
     let _ = CONNECTS.try_with(|c| c.set(c.get() + 1));
-    dst
+    conn
 }
 
 /// Runs `send`, saying whether the connection it used was an idle one from the pool.
@@ -82,14 +84,14 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_connect_inside_the_send_is_counted() {
+    async fn a_connection_made_inside_the_send_is_counted() {
         let (_, pooled) = sent_on_pooled(async {}).await;
         assert!(pooled, "no connect: the pool's connection");
         let (_, pooled) = sent_on_pooled(async {
             note_connect(());
         })
         .await;
-        assert!(!pooled, "a connect was started");
+        assert!(!pooled, "a connection was made");
         // Outside a send, nothing happens and nothing panics.
         note_connect(());
     }
