@@ -36,6 +36,20 @@ fn headline(outcomes: &[Outcome]) -> String {
     }
 }
 
+/// Each column as wide as its widest cell or heading, up to `MAX_COLUMN`.
+fn column_widths<H: AsRef<str>, R: AsRef<[String]>>(heads: &[H], rows: &[R]) -> Vec<usize> {
+    (0..heads.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| r.as_ref()[i].chars().count())
+                .chain([heads[i].as_ref().len()])
+                .max()
+                .unwrap_or(0)
+                .min(MAX_COLUMN)
+        })
+        .collect()
+}
+
 /// The console table, printed after the final summary.
 pub fn thresholds_table(outcomes: &[Outcome]) -> String {
     if outcomes.is_empty() {
@@ -53,16 +67,7 @@ pub fn thresholds_table(outcomes: &[Outcome]) -> String {
         })
         .collect();
     let heads = ["Endpoint", "Threshold", "Actual", "Result"];
-    let widths: Vec<usize> = (0..4)
-        .map(|i| {
-            rows.iter()
-                .map(|r| r[i].chars().count())
-                .chain([heads[i].len()])
-                .max()
-                .unwrap_or(0)
-                .min(MAX_COLUMN)
-        })
-        .collect();
+    let widths = column_widths(&heads, &rows);
     let mut out = format!("{}\n", headline(outcomes));
     let line = |out: &mut String, cells: [&str; 4]| {
         let _ = writeln!(
@@ -188,16 +193,7 @@ pub fn comparison_table(c: &Comparison) -> String {
     let mut heads = vec!["Endpoint".to_string(), "Requests".to_string()];
     heads.extend(CompareMetric::ALL.iter().map(|m| m.label().to_string()));
     let rows = comparison_rows(c);
-    let widths: Vec<usize> = (0..heads.len())
-        .map(|i| {
-            rows.iter()
-                .map(|r| r[i].chars().count())
-                .chain([heads[i].len()])
-                .max()
-                .unwrap_or(0)
-                .min(MAX_COLUMN)
-        })
-        .collect();
+    let widths = column_widths(&heads, &rows);
     let mut out = format!(
         "Comparison of {} (baseline) and {} (latest)\n",
         c.baseline, c.latest
