@@ -270,7 +270,24 @@ fn a_baseline_is_compared_in_the_same_call() {
         run.output()
     );
 
-    // An unreadable baseline fails before the run.
+    // Paths are the caller's: a baseline beside where the script is run from, not beside it.
+    let caller = dir.path().join("elsewhere");
+    std::fs::create_dir_all(caller.join("mine")).unwrap();
+    std::fs::copy(
+        faster.join("stats_stats.csv"),
+        caller.join("mine/stats_stats.csv"),
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let run = run_cmd(script(dir.path()).current_dir(&caller).args(preset).args([
+        "--baseline",
+        "mine",
+        "--",
+        "--only-summary",
+    ]));
+    assert_eq!(run.code, 3, "{}", run.output());
+
+    // An unreadable baseline or a bad limit fails before the run.
     let run = run_cmd(
         script(dir.path())
             .args(preset)
@@ -279,5 +296,18 @@ fn a_baseline_is_compared_in_the_same_call() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("--baseline"), "{}", run.output());
     assert!(run.stderr.contains("nowhere_stats.csv"), "{}", run.output());
-    assert_eq!(result_dirs(dir.path()).len(), 3);
+    let run = run_cmd(script(dir.path()).args(preset).args([
+        "--baseline",
+        "faster",
+        "--max-regression",
+        "lots",
+    ]));
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("--max-regression must be a percentage such as 20%, got 'lots'"),
+        "{}",
+        run.output()
+    );
+    assert_eq!(result_dirs(dir.path()).len(), 4);
 }

@@ -303,3 +303,29 @@ fn latency_follows_the_endpoint_kind_and_the_scale() {
         started.elapsed()
     );
 }
+
+#[test]
+fn delay_slows_the_paths_under_a_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = closed_port();
+    let mut demo = command(dir.path())
+        .args(["demo", "--port", &port.to_string(), "--latency-scale", "0"])
+        .args(["--delay", "/health/=300ms"])
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/health/");
+    let elapsed = runtime().block_on(async {
+        for _ in 0..100 {
+            let started = Instant::now();
+            if let Ok(resp) = reqwest::get(&url).await {
+                assert_eq!(resp.status(), StatusCode::OK);
+                return started.elapsed();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the demo target did not start on port {port}");
+    });
+    let _ = demo.kill();
+    let _ = demo.wait();
+    assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
+}
