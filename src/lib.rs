@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod commands;
 pub mod demo;
+pub mod distributed;
 pub mod engine;
 pub mod gate;
 pub mod logging;

@@ -79,6 +79,17 @@ pub fn process_cpu_seconds() -> f64 {
     secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
+/// This process's resident memory in bytes (0 where `/proc` cannot tell).
+pub fn process_rss_bytes() -> u64 {
+    let pages = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf only reads a system constant.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * u64::try_from(page).unwrap_or(4096)
+}
+
 /// Raises this process's open-files limit to the hard limit, since every user's connection is a
 /// file descriptor and common defaults (1024) are far below what a load test needs. Returns
 /// the limit now in force, if it can be read.

@@ -184,7 +184,14 @@ pub fn env_entries(keys: &[(String, bool)], lookup: impl Fn(&str) -> Option<Stri
 }
 
 pub fn env_name(key: &str) -> String {
-    format!("LOCUST_{}", key.to_ascii_uppercase().replace('-', "_"))
+    // Locust's names for the distributed options do not follow its own rule.
+    match key {
+        "master" => "LOCUST_MODE_MASTER".to_string(),
+        "worker" => "LOCUST_MODE_WORKER".to_string(),
+        "master-host" => "LOCUST_MASTER_NODE_HOST".to_string(),
+        "master-port" => "LOCUST_MASTER_NODE_PORT".to_string(),
+        _ => format!("LOCUST_{}", key.to_ascii_uppercase().replace('-', "_")),
+    }
 }
 
 #[cfg(test)]

@@ -7,11 +7,13 @@
 
 mod commands;
 mod layers;
+mod role;
 pub mod values;
 
 pub use commands::SchemaKind;
 pub use commands::{CheckArgs, CompareArgs, CompareFormat, DemoArgs, ReportArgs};
 use commands::{SchemaArgs, subcommand};
+pub use role::{MasterOptions, Role, WorkerOptions};
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -218,6 +220,54 @@ pub struct RunArgs {
     #[arg(short = 's', long = "stop-timeout", value_name = "TIME", value_parser = values::timespan, help_heading = "Other options")]
     pub stop_timeout: Option<u64>,
 
+    /// Run as the master of a distributed run: workers (locusta or Locust) connect and run the users
+    #[arg(long, help_heading = "Distributed")]
+    pub master: bool,
+
+    /// Run as a worker of a master (locusta or Locust) at --master-host
+    #[arg(long, help_heading = "Distributed")]
+    pub worker: bool,
+
+    /// Master: interface to listen on for workers [default: * (all)]
+    #[arg(
+        long = "master-bind-host",
+        value_name = "HOST",
+        help_heading = "Distributed"
+    )]
+    pub master_bind_host: Option<String>,
+
+    /// Master: port to listen on for workers [default: 5557]
+    #[arg(long = "master-bind-port", value_name = "PORT", value_parser = values::port, help_heading = "Distributed")]
+    pub master_bind_port: Option<u16>,
+
+    /// Master: how many workers to wait for before starting [default: 1]
+    #[arg(long = "expect-workers", value_name = "INT", value_parser = values::count, help_heading = "Distributed")]
+    pub expect_workers: Option<u64>,
+
+    /// Master: give up (exit 1) when the workers have not all connected after this long [default: 0, wait forever]
+    #[arg(long = "expect-workers-max-wait", value_name = "TIME", value_parser = values::timespan, help_heading = "Distributed")]
+    pub expect_workers_max_wait: Option<u64>,
+
+    /// Worker: the master's host or IP address [default: 127.0.0.1]
+    #[arg(
+        long = "master-host",
+        value_name = "HOST",
+        help_heading = "Distributed"
+    )]
+    pub master_host: Option<String>,
+
+    /// Worker: the master's port [default: 5557]
+    #[arg(long = "master-port", value_name = "PORT", value_parser = values::port, help_heading = "Distributed")]
+    pub master_port: Option<u16>,
+
+    /// Worker: exit when the master has said nothing for this long, e.g. 60s [default: 60s]
+    #[arg(long = "master-timeout", value_name = "TIME", value_parser = values::timespan, help_heading = "Distributed")]
+    pub master_timeout: Option<u64>,
+
+    /// Run N worker processes on this machine under a master (this process), or N workers with --worker; -1: one per core
+    #[arg(long, value_name = "INT", value_parser = values::int, allow_negative_numbers = true, help_heading = "Distributed")]
+    pub processes: Option<i64>,
+
     /// Run only these user types (see --list); all types by default
     #[arg(value_name = "USER_TYPE", help_heading = "User types")]
     pub user_types: Vec<String>,
@@ -276,6 +326,14 @@ impl RunArgs {
             logfile,
             exit_code_on_error,
             stop_timeout,
+            master_bind_host,
+            master_bind_port,
+            expect_workers,
+            expect_workers_max_wait,
+            master_host,
+            master_port,
+            master_timeout,
+            processes,
         );
         if self.user_types.is_empty() {
             self.user_types = lower.user_types;
@@ -323,6 +381,8 @@ pub struct Settings {
     pub show_task_ratio: bool,
     pub show_task_ratio_json: bool,
     pub user_types: Vec<String>,
+    /// Standalone, master or worker.
+    pub role: Role,
 }
 
 /// What the command line asks for.
@@ -529,6 +589,7 @@ impl RunArgs {
                     "argument --exit-code-on-error: must be 0 to 255, got {exit_code_on_error}"
                 ))
             })?;
+        let role = role::resolve(&self, flags)?;
         let user_types: Vec<String> = self
             .user_types
             .into_iter()
@@ -572,6 +633,7 @@ impl RunArgs {
             show_task_ratio: flag(self.show_task_ratio, "show-task-ratio"),
             show_task_ratio_json: flag(self.show_task_ratio_json, "show-task-ratio-json"),
             user_types,
+            role,
         })
     }
 }

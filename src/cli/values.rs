@@ -4,6 +4,14 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+/// A TCP port, 1 to 65535.
+pub fn port(s: &str) -> Result<u16, String> {
+    match s.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(format!("invalid port: '{s}' (expected 1 to 65535)")),
+    }
+}
+
 /// Locust's `parse_timespan`: `300` (seconds) or `1h30m`, `20m`, `3h30m10s`: hours, minutes,
 /// seconds in that order, whole numbers, no days, case-sensitive.
 pub fn timespan(s: &str) -> Result<u64, String> {

@@ -209,27 +209,81 @@ impl Runner {
             }) else {
                 break;
             };
-            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-            let stop = CancellationToken::new();
-            let kill = CancellationToken::new();
-            let user = VirtualUser::new(
-                id,
-                t,
-                rand::make_rng::<SmallRng>(),
-                self.ctx.scenario.feeders.len(),
-            );
-            let join = tokio::spawn(user.run(self.ctx.clone(), stop.clone(), kill.clone()));
-            state.users.push(Running {
-                user_type: t,
-                stop,
-                kill,
-                join,
-            });
-            state.per_type[t] += 1;
+            self.start_user(&mut state, t);
             started += 1;
         }
         self.count.store(state.users.len(), Ordering::Relaxed);
         started
+    }
+
+    fn start_user(&self, state: &mut State, t: usize) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let stop = CancellationToken::new();
+        let kill = CancellationToken::new();
+        let user = VirtualUser::new(
+            id,
+            t,
+            rand::make_rng::<SmallRng>(),
+            self.ctx.scenario.feeders.len(),
+        );
+        let join = tokio::spawn(user.run(self.ctx.clone(), stop.clone(), kill.clone()));
+        state.users.push(Running {
+            user_type: t,
+            stop,
+            kill,
+            join,
+        });
+        state.per_type[t] += 1;
+    }
+
+    /// The user types a master may ask for: (index, name) of each type that can run.
+    pub fn runnable_types(&self) -> Vec<(usize, String)> {
+        self.dispatch_types
+            .iter()
+            .map(|t| (t.index, t.name.clone()))
+            .collect()
+    }
+
+    /// Running users of every runnable type, zeros included (what a worker reports).
+    pub fn counts_with_zeros(&self) -> BTreeMap<String, u64> {
+        let state = self.state.lock();
+        self.dispatch_types
+            .iter()
+            .map(|t| (t.name.clone(), state.per_type[t.index]))
+            .collect()
+    }
+
+    /// Sets each listed type to an absolute number of users at once, as a Locust worker
+    /// applies its master's `spawn` (the master paces the ramp). New users start before
+    /// surplus ones stop, as in Locust; types not listed keep their users.
+    pub fn set_counts(&self, targets: &[(usize, u64)], stop_timeout: Duration) {
+        let mut state = self.state.lock();
+        for &(t, n) in targets {
+            while state.per_type[t] < n {
+                self.start_user(&mut state, t);
+            }
+        }
+        let mut surplus: Vec<u64> = vec![0; state.per_type.len()];
+        for &(t, n) in targets {
+            surplus[t] = state.per_type[t].saturating_sub(n);
+        }
+        if surplus.iter().any(|&n| n > 0) {
+            // The latest users of each type leave.
+            let mut leaving = Vec::new();
+            let mut kept = Vec::with_capacity(state.users.len());
+            for r in std::mem::take(&mut state.users).into_iter().rev() {
+                if surplus[r.user_type] > 0 {
+                    surplus[r.user_type] -= 1;
+                    leaving.push(r);
+                } else {
+                    kept.push(r);
+                }
+            }
+            kept.reverse();
+            state.users = kept;
+            self.let_go(&mut state, leaving, stop_timeout);
+        }
+        self.count.store(state.users.len(), Ordering::Relaxed);
     }
 
     /// Removes the `n` most recently started users, letting them finish in the background.

@@ -9,8 +9,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use crate::pyfmt;
 use crate::stats::{PERCENTILES_TO_REPORT, RequestStats, StatsEntry, StatsError};
 
@@ -223,13 +221,8 @@ pub fn history_rows(
 /// Locust orders failure rows by `sha256("{method}.{name}.{repr(error)}")`: it looks random, but
 /// it is what every Locust failures file looks like, so we do the same.
 pub fn failures_in_locust_order(errors: &[StatsError]) -> Vec<&StatsError> {
-    let mut keyed: Vec<([u8; 32], &StatsError)> = errors
-        .iter()
-        .map(|e| {
-            let key = format!("{}.{}.{}", e.method, e.name, pyfmt::str_repr(&e.error));
-            (Sha256::digest(key.as_bytes()).into(), e)
-        })
-        .collect();
+    let mut keyed: Vec<([u8; 32], &StatsError)> =
+        errors.iter().map(|e| (e.locust_key(), e)).collect();
     keyed.sort_by_key(|(key, _)| *key);
     keyed.into_iter().map(|(_, e)| e).collect()
 }

@@ -18,9 +18,10 @@ mod signals;
 use load::{Ending, Load};
 use reporter::Reporter;
 use results::FinishedRun;
-use signals::Signals;
+pub use signals::Signals;
 
-use crate::cli::Settings;
+use crate::cli::{Role, Settings, WorkerOptions};
+use crate::distributed::worker::{self, Exit};
 use crate::engine::{RunConfig, Runner};
 use crate::gate::Threshold;
 use crate::machine::{self, Machine};
@@ -86,6 +87,17 @@ pub fn execute(settings: &Settings) -> i32 {
         }
         return 0;
     }
+    let config = RunConfig {
+        host: settings.host.clone(),
+        user_types: types,
+        tags,
+        insecure: settings.insecure,
+        ca_file: settings.ca_file.clone(),
+        iterations: settings.iterations,
+    };
+    if let Role::Worker(options) = &settings.role {
+        return run_worker(options, scenario, config);
+    }
     let csv = match &settings.csv_prefix {
         Some(prefix) => match CsvFiles::create(prefix, settings.csv_full_history) {
             Ok(files) => Some(files),
@@ -102,14 +114,6 @@ pub fn execute(settings: &Settings) -> i32 {
         Ok(r) => r,
         Err(e) => return usage_failure(format!("cannot start the runtime: {e}")),
     };
-    let config = RunConfig {
-        host: settings.host.clone(),
-        user_types: types,
-        tags,
-        insecure: settings.insecure,
-        ca_file: settings.ca_file.clone(),
-        iterations: settings.iterations,
-    };
     let started = unix_now();
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let stats = Arc::new(Stats::new(workers * 2 + 2, started));
@@ -123,6 +127,32 @@ pub fn execute(settings: &Settings) -> i32 {
         }
     };
     runtime.block_on(run_test(settings, scenario, config, runner, stats, csv))
+}
+
+/// `--worker`: runs the users a master asks for until it says quit. Exit code 1 when the
+/// master cannot be reached or goes silent, as Locust's worker does.
+fn run_worker(options: &WorkerOptions, scenario: Arc<Scenario>, config: RunConfig) -> i32 {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return usage_failure(format!("cannot start the runtime: {e}")),
+    };
+    machine::raise_open_files_limit();
+    let exit = runtime
+        .block_on(async { worker::run(options.clone(), scenario, config, Signals::new()).await });
+    match exit {
+        Exit::Quit => 0,
+        Exit::Interrupted(signal) => {
+            info!(target: "locusta.main", "Got {signal} signal, the worker quit");
+            0
+        }
+        Exit::MasterGone(why) => {
+            console::to_stderr(&format!("locusta: error: {why}\n"));
+            1
+        }
+    }
 }
 
 /// Stops every user; a second signal while they stop ends them at once.

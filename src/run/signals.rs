@@ -7,6 +7,12 @@ pub struct Signals {
     terminate: Option<tokio::signal::unix::Signal>,
 }
 
+impl Default for Signals {
+    fn default() -> Self {
+        Signals::new()
+    }
+}
+
 impl Signals {
     pub fn new() -> Signals {
         #[cfg(unix)]

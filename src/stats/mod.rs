@@ -36,6 +36,22 @@ pub struct StatsError {
     pub last_seen: f64,
 }
 
+impl StatsError {
+    /// Locust's identity of a failure, `sha256("{method}.{name}.{repr(error)}")`: it orders the
+    /// failures file, and it keys a worker's errors so that the same failure from Python and
+    /// locusta workers merges into one row on the master.
+    pub fn locust_key(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let key = format!(
+            "{}.{}.{}",
+            self.method,
+            self.name,
+            crate::pyfmt::str_repr(&self.error)
+        );
+        Sha256::digest(key.as_bytes()).into()
+    }
+}
+
 /// A user error: something in the scenario went wrong outside a request (Locust's exceptions).
 #[derive(Debug, Clone)]
 pub struct ExceptionEntry {
@@ -43,6 +59,25 @@ pub struct ExceptionEntry {
     pub message: String,
     /// Where it happened; for Locust this is a Python traceback.
     pub traceback: String,
+}
+
+/// One endpoint's requests from one shard since the last [`Stats::drain`].
+#[derive(Debug, Clone)]
+pub struct Drained {
+    pub method: String,
+    pub name: String,
+    pub requests: u64,
+    pub failures: u64,
+    pub total_response_time: f64,
+    pub min_response_time: f64,
+    pub max_response_time: f64,
+    pub content_length: u64,
+    pub last_timestamp: f64,
+    /// Response times in microseconds, unsorted.
+    pub samples: Vec<u32>,
+    /// (epoch second, requests, failures).
+    pub per_second: Vec<(u64, u64, u64)>,
+    pub errors: Vec<StatsError>,
 }
 
 /// The cumulative statistics of a run.
@@ -254,6 +289,54 @@ impl Stats {
         }
         state_ref.total.close_tick(now);
         state
+    }
+
+    /// Takes every request recorded since the last call, shard by shard (an endpoint may
+    /// appear once per shard), leaving the cumulative state untouched: a worker reports these
+    /// deltas to its master and never needs totals of its own.
+    pub fn drain(&self) -> Vec<Drained> {
+        let mut out = Vec::new();
+        for mut shard in self.shards.iter() {
+            for (name, methods) in shard.iter_mut() {
+                for (method, delta) in methods.iter_mut() {
+                    if delta.is_empty() {
+                        continue;
+                    }
+                    out.push(Drained {
+                        method: method.to_string(),
+                        name: name.to_string(),
+                        requests: delta.requests,
+                        failures: delta.failures,
+                        total_response_time: delta.total_response_time,
+                        min_response_time: delta.min_response_time,
+                        max_response_time: delta.max_response_time,
+                        content_length: delta.content_length,
+                        last_timestamp: delta.last_timestamp,
+                        samples: std::mem::take(&mut delta.samples),
+                        per_second: std::mem::take(&mut delta.per_second),
+                        errors: delta
+                            .errors
+                            .drain()
+                            .map(|(error, e)| StatsError {
+                                method: method.to_string(),
+                                name: name.to_string(),
+                                error: error.into_string(),
+                                occurrences: e.occurrences,
+                                first_seen: e.first_seen,
+                                last_seen: e.last_seen,
+                            })
+                            .collect(),
+                    });
+                    delta.clear();
+                }
+            }
+        }
+        out
+    }
+
+    /// The user errors so far, with their counts.
+    pub fn exceptions(&self) -> Vec<ExceptionEntry> {
+        self.state.lock().exceptions.clone()
     }
 
     /// Resets the counters (`--reset-stats`), after folding in what the shards hold so nothing

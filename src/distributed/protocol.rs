@@ -1,0 +1,275 @@
+//! Locust's master/worker messages: a msgpack array `[type, data, node_id]` in one ZeroMQ
+//! frame, with the payload schemas Locust 2.47 reads.
+//!
+//! A Python peer has no per-message error handling: one missing key or wrong type kills its
+//! listener for good. So every payload we send is a typed struct serialized with
+//! `rmp_serde::to_vec_named` (maps with field names, as Python's msgpack writes), and the
+//! schema tests pin each one down. What we receive is read leniently: unknown keys are ignored
+//! and numbers may be int or float.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rmpv::Value;
+use serde::{Deserialize, Serialize};
+
+/// One message of the protocol.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub kind: String,
+    pub data: Value,
+    pub node_id: String,
+}
+
+impl Message {
+    pub fn new(kind: &str, data: Value, node_id: &str) -> Message {
+        Message {
+            kind: kind.to_string(),
+            data,
+            node_id: node_id.to_string(),
+        }
+    }
+
+    /// A message whose data is a typed payload, written as a map with field names.
+    pub fn with<T: Serialize>(kind: &str, payload: &T, node_id: &str) -> Message {
+        Message::new(kind, to_value(payload), node_id)
+    }
+
+    /// The frame: msgpack `[type, data, node_id]`.
+    pub fn encode(&self) -> Vec<u8> {
+        let envelope = Value::Array(vec![
+            Value::from(self.kind.as_str()),
+            self.data.clone(),
+            Value::from(self.node_id.as_str()),
+        ]);
+        let mut out = Vec::with_capacity(64);
+        rmpv::encode::write_value(&mut out, &envelope)
+            .expect("writing msgpack into a Vec cannot fail");
+        out
+    }
+
+    /// Reads a frame; anything but a 3-item array with string type is refused, never a panic.
+    pub fn decode(frame: &[u8]) -> Result<Message, String> {
+        let mut rest = frame;
+        let value = rmpv::decode::read_value(&mut rest)
+            .map_err(|e| format!("not a msgpack message: {e}"))?;
+        let Value::Array(items) = value else {
+            return Err("not a [type, data, node_id] array".to_string());
+        };
+        let [kind, data, node_id]: [Value; 3] = items
+            .try_into()
+            .map_err(|items: Vec<Value>| format!("{} items instead of 3", items.len()))?;
+        let kind = kind
+            .as_str()
+            .ok_or("the message type is not a string")?
+            .to_string();
+        let node_id = match node_id {
+            Value::String(s) => s.into_str().unwrap_or_default(),
+            Value::Binary(b) => String::from_utf8_lossy(&b).into_owned(),
+            _ => String::new(),
+        };
+        Ok(Message {
+            kind,
+            data,
+            node_id,
+        })
+    }
+}
+
+/// A payload as a msgpack value, structs as maps with their field names.
+pub fn to_value<T: Serialize>(payload: &T) -> Value {
+    let bytes = rmp_serde::to_vec_named(payload).expect("payloads are plain data");
+    rmpv::decode::read_value(&mut &bytes[..]).expect("rmp_serde wrote valid msgpack")
+}
+
+/// The value of `key` in a msgpack map, if `data` is one and has it.
+pub fn field<'a>(data: &'a Value, key: &str) -> Option<&'a Value> {
+    data.as_map()?
+        .iter()
+        .find(|(k, _)| k.as_str() == Some(key))
+        .map(|(_, v)| v)
+}
+
+/// A number sent as int or float.
+pub fn number(value: &Value) -> Option<f64> {
+    match value {
+        Value::F64(f) => Some(*f),
+        Value::F32(f) => Some(f64::from(*f)),
+        Value::Integer(i) => i.as_f64(),
+        _ => None,
+    }
+}
+
+/// `{"state", "current_cpu_usage", "current_memory_usage"}`: the first two are required by
+/// the Python master, which dies on a heartbeat without them.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Heartbeat {
+    /// Only "ready", "spawning" or "running": the master dispatches to no other state.
+    pub state: &'static str,
+    /// Percent of the whole machine (0-100): Locust warns above 90.
+    pub current_cpu_usage: f64,
+    /// Resident memory in bytes.
+    pub current_memory_usage: u64,
+}
+
+/// What a worker runs now; `user_classes_count` is required by the master.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SpawningComplete {
+    pub user_classes_count: BTreeMap<String, u64>,
+    pub user_count: u64,
+}
+
+/// The master's `spawn`: absolute user counts per type for this worker. All five keys are
+/// required by a Python worker, which stops listening when one is missing.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Spawn {
+    /// Strictly increasing: workers drop a spawn older than the last one they applied.
+    pub timestamp: f64,
+    pub user_classes_count: BTreeMap<String, u64>,
+    pub host: Option<String>,
+    pub stop_timeout: Option<f64>,
+    pub parsed_options: BTreeMap<String, Value>,
+}
+
+impl Spawn {
+    /// Reads a master's spawn leniently; `None` when a key the worker needs is missing.
+    pub fn read(data: &Value) -> Option<Spawn> {
+        let counts = field(data, "user_classes_count")?.as_map()?;
+        let user_classes_count = counts
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str()?.to_string(), number(v)?.max(0.0) as u64)))
+            .collect();
+        Some(Spawn {
+            timestamp: field(data, "timestamp").and_then(number)?,
+            user_classes_count,
+            host: field(data, "host")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            stop_timeout: field(data, "stop_timeout").and_then(number),
+            parsed_options: BTreeMap::new(),
+        })
+    }
+}
+
+/// `{"index": n}`: the master's answer to `client_ready`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Ack {
+    pub index: u64,
+}
+
+/// `{"msg", "traceback"}`: a user error for the master's Exceptions tab; both required.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Exception {
+    pub msg: String,
+    pub traceback: String,
+}
+
+/// One endpoint's requests since the last report, as Locust's `StatsEntry.serialize` writes
+/// it. Integer map keys are what Python sends (`strict_map_key=False` on its side).
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct WireEntry {
+    pub name: String,
+    pub method: String,
+    pub last_request_timestamp: Option<f64>,
+    pub start_time: f64,
+    pub num_requests: u64,
+    pub num_none_requests: u64,
+    pub num_failures: u64,
+    pub total_response_time: f64,
+    pub max_response_time: f64,
+    /// `None` without requests: a 0 would drag the master's minimum down.
+    pub min_response_time: Option<f64>,
+    pub total_content_length: u64,
+    /// Locust's rounded milliseconds → count.
+    pub response_times: BTreeMap<i64, u64>,
+    pub num_reqs_per_sec: BTreeMap<i64, u64>,
+    pub num_fail_per_sec: BTreeMap<i64, u64>,
+    /// locusta's own addition, ignored by Python (unknown keys are): every response time in
+    /// microseconds as `[[us, count], ...]`, so a locusta master's percentiles stay exact.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locusta_us: Option<Vec<(u32, u32)>>,
+}
+
+/// One distinct failure since the last report; `occurrences` is a delta.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct WireError {
+    pub name: String,
+    pub method: String,
+    pub error: String,
+    pub occurrences: u64,
+    pub first_seen: Option<f64>,
+    pub last_seen: Option<f64>,
+}
+
+/// The worker's `stats` report, every 3 seconds.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StatsReport {
+    pub stats: Vec<WireEntry>,
+    pub stats_total: WireEntry,
+    pub errors: HashMap<String, WireError>,
+    /// Required: the master logs a KeyError on every report without it.
+    pub user_classes_count: BTreeMap<String, u64>,
+    pub user_count: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_envelope_is_a_three_item_array_and_decodes_back() {
+        let m = Message::new("heartbeat", Value::Nil, "vm_9a44");
+        let bytes = m.encode();
+        // fixarray(3), fixstr(9) "heartbeat", nil, fixstr(7) "vm_9a44": as captured from Locust.
+        assert_eq!(bytes[0], 0x93);
+        assert_eq!(&bytes[1..11], b"\xa9heartbeat");
+        assert_eq!(bytes[11], 0xc0);
+        assert_eq!(Message::decode(&bytes).unwrap(), m);
+    }
+
+    #[test]
+    fn malformed_frames_are_refused_with_a_reason() {
+        assert!(Message::decode(b"\xc1garbage").is_err());
+        let two = Value::Array(vec![Value::from("x"), Value::Nil]);
+        let mut bytes = Vec::new();
+        rmpv::encode::write_value(&mut bytes, &two).unwrap();
+        assert_eq!(Message::decode(&bytes).unwrap_err(), "2 items instead of 3");
+        assert!(Message::decode(&[]).is_err());
+    }
+
+    #[test]
+    fn payloads_are_maps_with_field_names() {
+        let hb = Heartbeat {
+            state: "ready",
+            current_cpu_usage: 1.5,
+            current_memory_usage: 7,
+        };
+        let v = to_value(&hb);
+        assert_eq!(field(&v, "state").and_then(Value::as_str), Some("ready"));
+        assert_eq!(field(&v, "current_cpu_usage").and_then(number), Some(1.5));
+    }
+
+    #[test]
+    fn a_spawn_reads_ints_or_floats_and_ignores_unknown_keys() {
+        let data = Value::Map(vec![
+            (Value::from("timestamp"), Value::from(1795374119u64)),
+            (
+                Value::from("user_classes_count"),
+                Value::Map(vec![
+                    (Value::from("WebUser"), Value::from(3)),
+                    (Value::from("ApiUser"), Value::F64(1.0)),
+                ]),
+            ),
+            (Value::from("host"), Value::Nil),
+            (Value::from("stop_timeout"), Value::F64(0.5)),
+            (Value::from("parsed_options"), Value::Map(vec![])),
+            (Value::from("surprise"), Value::from("x")),
+        ]);
+        let s = Spawn::read(&data).unwrap();
+        assert_eq!(s.timestamp, 1795374119.0);
+        assert_eq!(s.user_classes_count["WebUser"], 3);
+        assert_eq!(s.user_classes_count["ApiUser"], 1);
+        assert_eq!(s.host, None);
+        assert_eq!(s.stop_timeout, Some(0.5));
+        assert!(Spawn::read(&Value::Nil).is_none());
+    }
+}

@@ -1,0 +1,361 @@
+//! Distributed runs on Locust's protocol, against real Locust 2.47 (`LOCUSTA_TEST_LOCUST`,
+//! installed by `.ci/run`): a Python master driving locusta workers, and locusta's master
+//! driving Python and locusta workers. Every check counts what the other side reports against
+//! what the server on 127.0.0.1 saw.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::get;
+use common::*;
+
+fn locust_bin() -> Option<PathBuf> {
+    let bin = PathBuf::from(std::env::var_os("LOCUSTA_TEST_LOCUST").or_else(|| {
+        eprintln!("LOCUSTA_TEST_LOCUST is not set: skipping the run with Locust");
+        None
+    })?);
+    assert!(bin.exists(), "LOCUSTA_TEST_LOCUST={}", bin.display());
+    Some(bin)
+}
+
+/// A server that counts every request it answers.
+fn counting_server() -> (std::net::SocketAddr, Arc<AtomicU64>) {
+    let hits = Arc::new(AtomicU64::new(0));
+    let (a, b) = (hits.clone(), hits.clone());
+    let addr = serve(
+        Router::new()
+            .route(
+                "/a",
+                get(move || async move {
+                    a.fetch_add(1, Ordering::SeqCst);
+                    "hello"
+                }),
+            )
+            .route(
+                "/fail",
+                get(move || async move {
+                    b.fetch_add(1, Ordering::SeqCst);
+                    (StatusCode::INTERNAL_SERVER_ERROR, "boom")
+                }),
+            ),
+    );
+    (addr, hits)
+}
+
+const SCENARIO: &str = "\
+host: http://HOST
+users:
+  WebUser:
+    weight: 3
+    wait_time: {constant: 0.05}
+    tasks:
+      - get: /a
+  ApiUser:
+    weight: 1
+    wait_time: {constant: 0.05}
+    tasks:
+      - get: /fail
+";
+
+/// The master's locustfile: only the class names and weights matter, the workers run the YAML.
+const LOCUSTFILE: &str = "\
+from locust import User, task, constant
+
+
+class WebUser(User):
+    weight = 3
+    wait_time = constant(0.05)
+
+    @task
+    def a(self):
+        pass
+
+
+class ApiUser(User):
+    weight = 1
+    wait_time = constant(0.05)
+
+    @task
+    def fail(self):
+        pass
+";
+
+fn free_port() -> u16 {
+    closed_port()
+}
+
+/// A process whose output goes to files in `dir` (a pipe nobody reads could fill and block it).
+fn spawn_logged(mut cmd: Command, dir: &Path, name: &str) -> Child {
+    let out = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    let err = out.try_clone().unwrap();
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {name}: {e}"))
+}
+
+fn locust_master(locust: &Path, dir: &Path, port: u16, args: &[&str], name: &str) -> Child {
+    let mut cmd = Command::new(locust);
+    cmd.current_dir(dir)
+        .env("HOME", dir)
+        .args(["-f", "lf.py", "--master", "--master-bind-host", "127.0.0.1"])
+        .args(["--master-bind-port", &port.to_string()])
+        .args(args);
+    spawn_logged(cmd, dir, name)
+}
+
+fn locusta_worker(dir: &Path, port: u16, name: &str, extra: &[&str]) -> Child {
+    let mut cmd = command(dir);
+    cmd.args([
+        "-f",
+        "s.yaml",
+        "--worker",
+        "--master-port",
+        &port.to_string(),
+    ])
+    .args(extra);
+    spawn_logged(cmd, dir, name)
+}
+
+/// Waits for a process to end by itself within `limit`.
+fn wait_for(mut child: Child, limit: Duration, dir: &Path, name: &str) -> i32 {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{name} ran longer than {limit:?}\n{}", log(dir, name));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn log(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default()
+}
+
+/// Requests per (method, name) in a stats CSV, and the Aggregated count.
+fn counts(path: &Path) -> (Vec<(String, String, u64)>, u64) {
+    let rows = csv_rows(path);
+    let mut per = Vec::new();
+    let mut total = 0;
+    for r in &rows[1..] {
+        let n: u64 = r[2].parse().unwrap();
+        if r[1] == "Aggregated" {
+            total = n;
+        } else {
+            per.push((r[0].clone(), r[1].clone(), n));
+        }
+    }
+    (per, total)
+}
+
+fn setup(dir: &Path, host: std::net::SocketAddr) {
+    write(dir, "s.yaml", &SCENARIO.replace("HOST", &host.to_string()));
+    write(dir, "lf.py", LOCUSTFILE);
+}
+
+#[test]
+fn a_locust_master_runs_locusta_workers_and_reports_their_requests() {
+    let Some(locust) = locust_bin() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let (addr, hits) = counting_server();
+    setup(dir, addr);
+    let port = free_port();
+    let master = locust_master(
+        &locust,
+        dir,
+        port,
+        &[
+            "--headless",
+            "-u",
+            "8",
+            "-r",
+            "8",
+            "-t",
+            "4",
+            "--expect-workers",
+            "2",
+            "--csv",
+            "m",
+        ],
+        "master",
+    );
+    let w1 = locusta_worker(dir, port, "w1", &[]);
+    let w2 = locusta_worker(dir, port, "w2", &[]);
+    let master_code = wait_for(master, Duration::from_secs(40), dir, "master");
+    let codes = [
+        wait_for(w1, Duration::from_secs(10), dir, "w1"),
+        wait_for(w2, Duration::from_secs(10), dir, "w2"),
+    ];
+    let master_log = log(dir, "master");
+    // Requests to /fail failed, so Locust's exit code is 1; the workers quit cleanly.
+    assert_eq!(master_code, 1, "{master_log}");
+    assert_eq!(codes, [0, 0], "{}\n{}", log(dir, "w1"), log(dir, "w2"));
+    assert!(
+        master_log.contains(r#"All users spawned: {"ApiUser": 2, "WebUser": 6} (8 total users)"#),
+        "{master_log}"
+    );
+    assert!(!master_log.contains("Traceback"), "{master_log}");
+    assert!(!master_log.contains("KeyError"), "{master_log}");
+    for w in ["w1", "w2"] {
+        assert!(
+            log(dir, w).contains("Joined the master as worker index"),
+            "{}",
+            log(dir, w)
+        );
+    }
+
+    let (per, total) = counts(&dir.join("m_stats.csv"));
+    let served = hits.load(Ordering::SeqCst);
+    let names: Vec<_> = per.iter().map(|(m, n, _)| format!("{m} {n}")).collect();
+    assert_eq!(names, ["GET /a", "GET /fail"]);
+    assert!(per.iter().all(|(_, _, n)| *n > 10), "{per:?}");
+    assert_eq!(total, per.iter().map(|(_, _, n)| n).sum::<u64>());
+    // Every request the server answered is in the master's table, but for those still in
+    // flight when the workers were told to quit (at most one per user).
+    assert!(
+        total <= served && served - total <= 8,
+        "master counted {total}, server answered {served}"
+    );
+    let failures = read(&dir.join("m_failures.csv"));
+    assert!(
+        failures.contains(
+            "GET,/fail,HTTPError('500 Server Error: Internal Server Error for url: /fail')"
+        ),
+        "{failures}"
+    );
+}
+
+#[test]
+fn a_worker_joins_again_after_its_master_restarts() {
+    let Some(locust) = locust_bin() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let (addr, _hits) = counting_server();
+    setup(dir, addr);
+    let port = free_port();
+    let first = locust_master(
+        &locust,
+        dir,
+        port,
+        &["--headless", "-u", "2", "-r", "2", "-t", "60"],
+        "first",
+    );
+    let worker = locusta_worker(dir, port, "worker", &[]);
+    // Let the first master start the test, then kill it without a word to its workers.
+    let started = Instant::now();
+    while !log(dir, "first").contains("All users spawned") {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{}",
+            log(dir, "first")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut first = first;
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    let second = locust_master(
+        &locust,
+        dir,
+        port,
+        &[
+            "--headless",
+            "-u",
+            "2",
+            "-r",
+            "2",
+            "-t",
+            "3",
+            "--csv",
+            "second",
+        ],
+        "second",
+    );
+    let second_code = wait_for(second, Duration::from_secs(40), dir, "second");
+    let worker_code = wait_for(worker, Duration::from_secs(10), dir, "worker");
+    let worker_log = log(dir, "worker");
+    assert_eq!(worker_code, 0, "{worker_log}");
+    assert!(worker_log.contains("joining again"), "{worker_log}");
+    assert_eq!(second_code, 1, "{}", log(dir, "second"));
+    let (per, _) = counts(&dir.join("second_stats.csv"));
+    assert!(
+        per.iter().any(|(_, name, n)| name == "/a" && *n > 5),
+        "{per:?}\n{worker_log}"
+    );
+}
+
+#[test]
+fn a_worker_without_a_master_gives_up_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let (addr, _) = counting_server();
+    setup(dir, addr);
+    let port = closed_port().to_string();
+    let run = locusta(
+        dir,
+        &[
+            "-f",
+            "s.yaml",
+            "--worker",
+            "--master-port",
+            &port,
+            "--master-timeout",
+            "1",
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.output());
+    let errors: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("locusta: error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", run.output());
+    assert!(
+        errors[0].contains(&format!("tcp://127.0.0.1:{port}")),
+        "{}",
+        errors[0]
+    );
+    assert!(run.elapsed < Duration::from_secs(20), "{:?}", run.elapsed);
+}
+
+#[test]
+fn conflicting_roles_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    write(
+        dir,
+        "s.yaml",
+        "host: http://127.0.0.1:1\nusers:\n  U:\n    tasks: [{get: /}]\n",
+    );
+    let run = locusta_line(dir, "-f s.yaml --master --worker");
+    assert_eq!(run.code, 2, "{}", run.output());
+    assert!(
+        run.stderr
+            .contains("--master cannot be combined with --worker")
+    );
+    let run = locusta_line(dir, "-f s.yaml --processes 0");
+    assert_eq!(run.code, 2, "{}", run.output());
+    assert!(
+        run.stderr.contains("argument --processes"),
+        "{}",
+        run.output()
+    );
+    let run = locusta_line(dir, "-f s.yaml --worker --master-port 70000");
+    assert_eq!(run.code, 2, "{}", run.output());
+    assert!(run.stderr.contains("--master-port"), "{}", run.output());
+}
