@@ -90,6 +90,36 @@ pub fn process_rss_bytes() -> u64 {
     pages * u64::try_from(page).unwrap_or(4096)
 }
 
+/// This process's share of the machine's CPU between two readings.
+pub struct CpuMeter {
+    cores: f64,
+    last: Option<(std::time::Instant, f64)>,
+}
+
+impl CpuMeter {
+    pub fn new() -> CpuMeter {
+        CpuMeter {
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()) as f64,
+            last: None,
+        }
+    }
+
+    /// Percent of all cores used since the previous call; `None` the first time, or when the
+    /// readings are too close together to mean anything.
+    pub fn sample(&mut self) -> Option<f64> {
+        let now = (std::time::Instant::now(), process_cpu_seconds());
+        let previous = self.last.replace(now)?;
+        let wall = now.0.duration_since(previous.0).as_secs_f64();
+        (wall > 0.2).then(|| ((now.1 - previous.1) / (wall * self.cores) * 100.0).clamp(0.0, 100.0))
+    }
+}
+
+impl Default for CpuMeter {
+    fn default() -> Self {
+        CpuMeter::new()
+    }
+}
+
 /// Raises this process's open-files limit to the hard limit, since every user's connection is a
 /// file descriptor and common defaults (1024) are far below what a load test needs. Returns
 /// the limit now in force, if it can be read.

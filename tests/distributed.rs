@@ -359,3 +359,264 @@ fn conflicting_roles_are_refused() {
     assert_eq!(run.code, 2, "{}", run.output());
     assert!(run.stderr.contains("--master-port"), "{}", run.output());
 }
+
+/// Python workers that really send requests, under names that tell them apart in the table.
+const HTTP_LOCUSTFILE: &str = "\
+from locust import HttpUser, task, constant
+
+
+class WebUser(HttpUser):
+    weight = 3
+    wait_time = constant(0.05)
+
+    @task
+    def a(self):
+        self.client.get('/a', name='/a (python)')
+
+
+class ApiUser(HttpUser):
+    weight = 1
+    wait_time = constant(0.05)
+
+    @task
+    def fail(self):
+        self.client.get('/fail', name='/fail (python)')
+";
+
+fn locusta_master(dir: &Path, args: &[&str]) -> Child {
+    let mut cmd = command(dir);
+    cmd.args([
+        "-f",
+        "s.yaml",
+        "--master",
+        "--master-bind-host",
+        "127.0.0.1",
+    ])
+    .args(args);
+    spawn_logged(cmd, dir, "master")
+}
+
+#[test]
+fn a_locusta_master_runs_locusta_and_python_workers_and_merges_their_stats() {
+    let Some(locust) = locust_bin() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let (addr, hits) = counting_server();
+    setup(dir, addr);
+    write(dir, "http.py", HTTP_LOCUSTFILE);
+    let port = free_port().to_string();
+    let master = locusta_master(
+        dir,
+        &[
+            "--master-bind-port",
+            &port,
+            "--expect-workers",
+            "3",
+            "-H",
+            &format!("http://{addr}"),
+            "-u",
+            "6",
+            "-r",
+            "6",
+            "-t",
+            "4",
+            "--csv",
+            "m",
+            "--html",
+            "m.html",
+            "--only-summary",
+        ],
+    );
+    let w1 = locusta_worker(dir, port.parse().unwrap(), "w1", &[]);
+    let w2 = locusta_worker(dir, port.parse().unwrap(), "w2", &[]);
+    let mut cmd = Command::new(&locust);
+    cmd.current_dir(dir).env("HOME", dir).args([
+        "-f",
+        "http.py",
+        "--worker",
+        "--master-port",
+        &port,
+    ]);
+    let python = spawn_logged(cmd, dir, "python");
+
+    let master_code = wait_for(master, Duration::from_secs(40), dir, "master");
+    let master_log = log(dir, "master");
+    assert_eq!(master_code, 1, "{master_log}");
+    for (child, name) in [(w1, "w1"), (w2, "w2"), (python, "python")] {
+        assert_eq!(
+            wait_for(child, Duration::from_secs(10), dir, name),
+            0,
+            "{}",
+            log(dir, name)
+        );
+    }
+    // Locust's split of 6 users at weights 3:1, two per worker.
+    assert!(
+        master_log.contains(r#"All users spawned: {"ApiUser": 2, "WebUser": 4} (6 total users)"#),
+        "{master_log}"
+    );
+    assert!(
+        !log(dir, "python").contains("Traceback"),
+        "{}",
+        log(dir, "python")
+    );
+
+    let (per, total) = counts(&dir.join("m_stats.csv"));
+    let names: Vec<_> = per.iter().map(|(_, n, _)| n.as_str()).collect();
+    assert!(names.contains(&"/a"), "{per:?}");
+    // The Python worker's users are WebUsers or ApiUsers: one of its rows must be there.
+    assert!(
+        names.iter().any(|n| n.ends_with("(python)")),
+        "the Python worker's requests are in the table: {per:?}"
+    );
+    let served = hits.load(Ordering::SeqCst);
+    assert!(
+        total <= served && served - total <= 6,
+        "master counted {total}, server answered {served}"
+    );
+    let failures = read(&dir.join("m_failures.csv"));
+    assert!(failures.contains("GET,/fail"), "{failures}");
+    assert!(read(&dir.join("m.html")).contains("/a"));
+}
+
+#[test]
+fn processes_runs_local_workers_under_one_master() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let (addr, hits) = counting_server();
+    setup(dir, addr);
+    let port = free_port().to_string();
+    let run = locusta(
+        dir,
+        &[
+            "-f",
+            "s.yaml",
+            "--processes",
+            "2",
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            &port,
+            "-u",
+            "4",
+            "-r",
+            "4",
+            "-t",
+            "3",
+            "--csv",
+            "p",
+            "--only-summary",
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.output());
+    assert_eq!(
+        run.stderr
+            .matches("Joined the master as worker index")
+            .count(),
+        2,
+        "{}",
+        run.output()
+    );
+    let (per, total) = counts(&dir.join("p_stats.csv"));
+    assert_eq!(per.len(), 2, "{per:?}");
+    let served = hits.load(Ordering::SeqCst);
+    assert!(
+        total > 20 && total <= served && served - total <= 4,
+        "master counted {total}, server answered {served}"
+    );
+}
+
+#[test]
+fn a_missing_worker_has_its_users_dealt_to_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let (addr, _hits) = counting_server();
+    setup(dir, addr);
+    let port = free_port();
+    let master = locusta_master(
+        dir,
+        &[
+            "--master-bind-port",
+            &port.to_string(),
+            "--expect-workers",
+            "2",
+            "-u",
+            "4",
+            "-r",
+            "4",
+            "-t",
+            "12",
+            "--csv",
+            "m",
+            "--only-summary",
+        ],
+    );
+    let mut doomed = locusta_worker(dir, port, "doomed", &[]);
+    let survivor = locusta_worker(dir, port, "survivor", &[]);
+    let started = Instant::now();
+    while !log(dir, "master").contains("All users spawned") {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{}",
+            log(dir, "master")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    doomed.kill().unwrap();
+    doomed.wait().unwrap();
+    let code = wait_for(master, Duration::from_secs(40), dir, "master");
+    let master_log = log(dir, "master");
+    assert_eq!(code, 1, "{master_log}");
+    assert_eq!(
+        wait_for(survivor, Duration::from_secs(10), dir, "survivor"),
+        0
+    );
+    assert!(
+        master_log.contains("setting state to missing"),
+        "{master_log}"
+    );
+    // The history's last rows before the workers quit: all 4 users again, on the one worker
+    // left (without the redistribution they would read 2).
+    let rows = csv_rows(&dir.join("m_stats_history.csv"));
+    let users = rows[0].iter().position(|c| c == "User Count").unwrap();
+    let last: Vec<&str> = rows
+        .iter()
+        .rev()
+        .map(|r| r[users].as_str())
+        .filter(|n| *n != "0")
+        .take(2)
+        .collect();
+    assert_eq!(last, ["4", "4"], "{master_log}");
+}
+
+#[test]
+fn a_master_without_workers_gives_up_after_the_max_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let (addr, _) = counting_server();
+    setup(dir, addr);
+    let port = free_port().to_string();
+    let run = locusta(
+        dir,
+        &[
+            "-f",
+            "s.yaml",
+            "--master",
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            &port,
+            "--expect-workers-max-wait",
+            "1",
+            "-t",
+            "5",
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.output());
+    assert!(
+        run.stderr
+            .contains("Gave up waiting for workers to connect: 0 of 1"),
+        "{}",
+        run.output()
+    );
+}

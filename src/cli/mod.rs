@@ -702,7 +702,10 @@ pub fn parse(args: Vec<OsString>, env: &Environment<'_>) -> Result<Command, Usag
     {
         layered.user_types = classes.split_whitespace().map(String::from).collect();
     }
-    let settings = cli.clone().over(layered).resolve(&flags)?;
+    let mut settings = cli.clone().over(layered).resolve(&flags)?;
+    if let Some(master) = (env.var)(crate::distributed::processes::CHILD_VARIABLE) {
+        settings.role = role::process_child(&master, &settings)?;
+    }
     Ok(Command::Run(Box::new(settings)))
 }
 

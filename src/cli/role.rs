@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::{RunArgs, UsageError};
+use super::{RunArgs, Settings, UsageError};
 
 /// Locust's default port for workers to reach their master.
 pub const DEFAULT_MASTER_PORT: u16 = 5557;
@@ -96,4 +96,25 @@ pub fn resolve(args: &RunArgs, flags: &HashMap<String, bool>) -> Result<Role, Us
         }));
     }
     Ok(Role::Standalone)
+}
+
+/// A worker started by `--processes`: a plain worker of the master at `HOST:PORT`.
+pub fn process_child(master: &str, settings: &Settings) -> Result<Role, UsageError> {
+    let bad = || {
+        UsageError(format!(
+            "bad LOCUSTA_PROCESS_CHILD value '{master}' (HOST:PORT)"
+        ))
+    };
+    let (host, port) = master.rsplit_once(':').ok_or_else(bad)?;
+    let master_timeout = match &settings.role {
+        Role::Worker(w) => w.master_timeout,
+        _ => Duration::from_secs(60),
+    };
+    Ok(Role::Worker(WorkerOptions {
+        master_host: host.to_string(),
+        master_port: port.parse().map_err(|_| bad())?,
+        master_timeout,
+        scenario_file: settings.scenario.display().to_string(),
+        processes: None,
+    }))
 }

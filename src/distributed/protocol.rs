@@ -273,3 +273,229 @@ mod tests {
         assert!(Spawn::read(&Value::Nil).is_none());
     }
 }
+
+/// What Locust 2.47's Python side indexes in each message we send: a missing key or a wrong
+/// type there kills its listener, so every payload is checked against these shapes.
+#[cfg(test)]
+mod schema {
+    use super::*;
+
+    #[derive(Clone, Copy, Debug)]
+    enum Kind {
+        Str,
+        Int,
+        /// A Python float: msgpack float64.
+        Float,
+        Map,
+        List,
+        Nil,
+    }
+
+    fn is(value: &Value, kind: Kind) -> bool {
+        match kind {
+            Kind::Str => value.is_str(),
+            Kind::Int => value.is_i64() || value.is_u64(),
+            Kind::Float => matches!(value, Value::F64(_)),
+            Kind::Map => value.is_map(),
+            Kind::List => value.is_array(),
+            Kind::Nil => value.is_nil(),
+        }
+    }
+
+    /// Each key is present with one of the kinds listed.
+    fn check(what: &str, value: &Value, keys: &[(&str, &[Kind])]) {
+        for (key, kinds) in keys {
+            let v = field(value, key).unwrap_or_else(|| panic!("{what}: no `{key}` in {value}"));
+            assert!(
+                kinds.iter().any(|k| is(v, *k)),
+                "{what}: `{key}` is {v}, expected one of {kinds:?}"
+            );
+        }
+    }
+
+    /// A map from strings to ints, as `user_classes_count` must be.
+    fn check_counts(what: &str, value: &Value) {
+        for (k, v) in value
+            .as_map()
+            .unwrap_or_else(|| panic!("{what}: not a map"))
+        {
+            assert!(k.is_str() && v.is_u64(), "{what}: {k}: {v}");
+        }
+    }
+
+    fn entry_keys() -> Vec<(&'static str, &'static [Kind])> {
+        use Kind::*;
+        vec![
+            ("name", &[Str]),
+            ("method", &[Str]),
+            ("last_request_timestamp", &[Float, Nil]),
+            ("start_time", &[Float]),
+            ("num_requests", &[Int]),
+            ("num_none_requests", &[Int]),
+            ("num_failures", &[Int]),
+            ("total_response_time", &[Float, Int]),
+            ("max_response_time", &[Float, Int]),
+            ("min_response_time", &[Float, Int, Nil]),
+            ("total_content_length", &[Int]),
+            ("response_times", &[Map]),
+            ("num_reqs_per_sec", &[Map]),
+            ("num_fail_per_sec", &[Map]),
+        ]
+    }
+
+    fn int_keyed(what: &str, value: &Value) {
+        for (k, v) in value.as_map().unwrap() {
+            assert!(k.is_i64() || k.is_u64(), "{what}: key {k} is not an int");
+            assert!(v.is_u64(), "{what}: count {v}");
+        }
+    }
+
+    #[test]
+    fn worker_messages_have_what_a_python_master_reads() {
+        use Kind::*;
+        // client_ready: the int -1 (any other int kills the master's listener).
+        let ready = Message::new("client_ready", Value::from(-1), "h_1");
+        assert_eq!(
+            Message::decode(&ready.encode()).unwrap().data.as_i64(),
+            Some(-1)
+        );
+
+        let hb = to_value(&Heartbeat {
+            state: "running",
+            current_cpu_usage: 0.0,
+            current_memory_usage: 1 << 20,
+        });
+        check(
+            "heartbeat",
+            &hb,
+            &[
+                ("state", &[Str]),
+                ("current_cpu_usage", &[Float]),
+                ("current_memory_usage", &[Int]),
+            ],
+        );
+
+        let done = to_value(&SpawningComplete {
+            user_classes_count: BTreeMap::from([("Web".into(), 2), ("Api".into(), 0)]),
+            user_count: 2,
+        });
+        check(
+            "spawning_complete",
+            &done,
+            &[("user_classes_count", &[Map]), ("user_count", &[Int])],
+        );
+        check_counts(
+            "spawning_complete",
+            field(&done, "user_classes_count").unwrap(),
+        );
+
+        let exception = to_value(&Exception {
+            msg: "boom".into(),
+            traceback: "at step 1".into(),
+        });
+        check(
+            "exception",
+            &exception,
+            &[("msg", &[Str]), ("traceback", &[Str])],
+        );
+
+        // stats, from the code that builds it, with and without requests.
+        for drained in [Vec::new(), vec![sample_drained()]] {
+            let report = crate::distributed::wire::report(
+                drained,
+                1000.0,
+                BTreeMap::from([("Web".into(), 1)]),
+            );
+            let v = to_value(&report);
+            check(
+                "stats",
+                &v,
+                &[
+                    ("stats", &[List]),
+                    ("stats_total", &[Map]),
+                    ("errors", &[Map]),
+                    ("user_classes_count", &[Map]),
+                    ("user_count", &[Int]),
+                ],
+            );
+            check_counts("stats", field(&v, "user_classes_count").unwrap());
+            let total = field(&v, "stats_total").unwrap();
+            check("stats_total", total, &entry_keys());
+            for e in field(&v, "stats").unwrap().as_array().unwrap() {
+                check("stats entry", e, &entry_keys());
+                for key in ["response_times", "num_reqs_per_sec", "num_fail_per_sec"] {
+                    int_keyed(key, field(e, key).unwrap());
+                }
+            }
+            for (key, e) in field(&v, "errors").unwrap().as_map().unwrap() {
+                assert!(key.is_str());
+                check(
+                    "error",
+                    e,
+                    &[
+                        ("name", &[Str]),
+                        ("method", &[Str]),
+                        ("error", &[Str]),
+                        ("occurrences", &[Int]),
+                        ("first_seen", &[Float]),
+                        ("last_seen", &[Float]),
+                    ],
+                );
+            }
+            if report.stats.is_empty() {
+                assert!(field(total, "min_response_time").unwrap().is_nil());
+            }
+        }
+    }
+
+    #[test]
+    fn master_messages_have_what_a_python_worker_reads() {
+        use Kind::*;
+        let ack = to_value(&Ack { index: 0 });
+        check("ack", &ack, &[("index", &[Int])]);
+        // All five keys, or the Python worker stops listening.
+        let spawn = to_value(&Spawn {
+            timestamp: 1795374119.857,
+            user_classes_count: BTreeMap::from([("Web".into(), 3)]),
+            host: None,
+            stop_timeout: Some(0.0),
+            parsed_options: BTreeMap::new(),
+        });
+        check(
+            "spawn",
+            &spawn,
+            &[
+                ("timestamp", &[Float]),
+                ("user_classes_count", &[Map]),
+                ("host", &[Str, Nil]),
+                ("stop_timeout", &[Float, Nil]),
+                ("parsed_options", &[Map]),
+            ],
+        );
+        check_counts("spawn", field(&spawn, "user_classes_count").unwrap());
+    }
+
+    fn sample_drained() -> crate::stats::Drained {
+        crate::stats::Drained {
+            method: "GET".into(),
+            name: "/a".into(),
+            requests: 2,
+            failures: 1,
+            total_response_time: 3.5,
+            min_response_time: 1.0,
+            max_response_time: 2.5,
+            content_length: 20,
+            last_timestamp: 1000.5,
+            samples: vec![1000, 2500],
+            per_second: vec![(1000, 2, 1)],
+            errors: vec![crate::stats::StatsError {
+                method: "GET".into(),
+                name: "/a".into(),
+                error: "HTTPError('500 Server Error')".into(),
+                occurrences: 1,
+                first_seen: 1000.2,
+                last_seen: 1000.2,
+            }],
+        }
+    }
+}

@@ -3,8 +3,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::protocol::{StatsReport, WireEntry, WireError};
-use crate::stats::Drained;
+use rmpv::Value;
+
+use super::protocol::{StatsReport, WireEntry, WireError, field, number};
+use crate::stats::{Drained, StatsError};
 
 /// Locust's `bucket_response_time`: about two significant digits of milliseconds, rounded
 /// half to even as Python's `round` does.
@@ -125,6 +127,120 @@ pub fn report(
     }
 }
 
+/// A map with integer (or float) keys and counts: `{7: 5, 120: 1}`.
+fn int_map(value: Option<&Value>) -> Vec<(f64, u64)> {
+    value
+        .and_then(Value::as_map)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((number(k)?, number(v)?.max(0.0) as u64)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Reads one serialized entry, from a Python or a locusta worker. Response times come from
+/// locusta's exact microseconds when present, else from Locust's rounded buckets.
+fn read_entry(data: &Value) -> Option<Drained> {
+    let text = |key: &str| field(data, key).and_then(Value::as_str).map(str::to_string);
+    let num = |key: &str| field(data, key).and_then(number);
+    let requests = num("num_requests")?.max(0.0) as u64;
+    let samples: Vec<u32> = match field(data, "locusta_us").and_then(Value::as_array) {
+        Some(pairs) => pairs
+            .iter()
+            .filter_map(|p| {
+                let p = p.as_array()?;
+                Some((number(p.first()?)? as u32, number(p.get(1)?)? as usize))
+            })
+            .flat_map(|(us, n)| std::iter::repeat_n(us, n))
+            .collect(),
+        None => int_map(field(data, "response_times"))
+            .into_iter()
+            .flat_map(|(ms, n)| std::iter::repeat_n((ms * 1000.0) as u32, n as usize))
+            .collect(),
+    };
+    let mut per_second: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    for (sec, n) in int_map(field(data, "num_reqs_per_sec")) {
+        per_second.entry(sec as u64).or_default().0 += n;
+    }
+    for (sec, n) in int_map(field(data, "num_fail_per_sec")) {
+        per_second.entry(sec as u64).or_default().1 += n;
+    }
+    let last = num("last_request_timestamp");
+    Some(Drained {
+        method: text("method").unwrap_or_default(),
+        name: text("name")?,
+        requests,
+        failures: num("num_failures").unwrap_or(0.0).max(0.0) as u64,
+        total_response_time: num("total_response_time").unwrap_or(0.0),
+        min_response_time: num("min_response_time").unwrap_or(0.0),
+        max_response_time: num("max_response_time").unwrap_or(0.0),
+        content_length: num("total_content_length").unwrap_or(0.0).max(0.0) as u64,
+        last_timestamp: last.or_else(|| per_second.keys().last().map(|s| *s as f64))?,
+        samples,
+        per_second: per_second
+            .into_iter()
+            .map(|(sec, (reqs, fails))| (sec, reqs, fails))
+            .collect(),
+        errors: Vec::new(),
+    })
+}
+
+/// What a worker's `stats` message holds: its entries (errors attached to the first) and the
+/// users it runs now. Unreadable entries are skipped, never fatal.
+pub fn read_report(data: &Value) -> (Vec<Drained>, Option<BTreeMap<String, u64>>) {
+    let mut entries: Vec<Drained> = field(data, "stats")
+        .and_then(Value::as_array)
+        .map(|list| list.iter().filter_map(read_entry).collect())
+        .unwrap_or_default();
+    let errors: Vec<StatsError> = field(data, "errors")
+        .and_then(Value::as_map)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(_, e)| {
+                    let text = |key: &str| field(e, key).and_then(Value::as_str);
+                    let seen = |key: &str| field(e, key).and_then(number);
+                    Some(StatsError {
+                        method: text("method")?.to_string(),
+                        name: text("name")?.to_string(),
+                        error: text("error")?.to_string(),
+                        occurrences: seen("occurrences")?.max(0.0) as u64,
+                        first_seen: seen("first_seen").unwrap_or(0.0),
+                        last_seen: seen("last_seen").unwrap_or(0.0),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if !errors.is_empty() {
+        match entries.first_mut() {
+            Some(first) => first.errors = errors,
+            None => entries.push(Drained {
+                method: String::new(),
+                name: String::new(),
+                requests: 0,
+                failures: 0,
+                total_response_time: 0.0,
+                min_response_time: 0.0,
+                max_response_time: 0.0,
+                content_length: 0,
+                last_timestamp: 0.0,
+                samples: Vec::new(),
+                per_second: Vec::new(),
+                errors,
+            }),
+        }
+    }
+    let users = field(data, "user_classes_count")
+        .and_then(Value::as_map)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.as_str()?.to_string(), number(v)?.max(0.0) as u64)))
+                .collect()
+        });
+    (entries, users)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,6 +325,41 @@ mod tests {
             "2780f2258ef787e3960416b4d5f073276200b4d69e2f1c082f8133bdd0651d53"
         );
         assert_eq!((e.occurrences, e.first_seen), (1, Some(1000.1)));
+    }
+
+    #[test]
+    fn a_report_reads_back_exactly_and_python_buckets_become_samples() {
+        let sent = report(
+            vec![
+                drained("/a", &[1.25, 2.5], None),
+                drained("/b", &[150.0], Some("HTTPError('500 Server Error')")),
+            ],
+            999.0,
+            BTreeMap::from([("Web".to_string(), 2)]),
+        );
+        let value = super::super::protocol::to_value(&sent);
+        let (entries, users) = read_report(&value);
+        assert_eq!(users, Some(BTreeMap::from([("Web".to_string(), 2)])));
+        let a = entries.iter().find(|e| e.name == "/a").unwrap();
+        assert_eq!((a.requests, a.min_response_time), (2, 1.25));
+        assert_eq!(
+            a.samples,
+            [1250, 2500],
+            "exact, from locusta's microseconds"
+        );
+        assert_eq!(a.per_second, [(1000, 2, 0)]);
+        let errors: Vec<_> = entries.iter().flat_map(|e| &e.errors).collect();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].occurrences, 1);
+
+        // A Python worker's entry: only the rounded buckets.
+        let mut python = sent.stats[1].clone();
+        python.locusta_us = None;
+        let (entries, _) = read_report(&super::super::protocol::to_value(&StatsReport {
+            stats: vec![python],
+            ..sent
+        }));
+        assert_eq!(entries[0].samples, [150_000]);
     }
 
     #[test]

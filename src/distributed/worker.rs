@@ -20,8 +20,9 @@ use zeromq::{DealerSocket, Socket, SocketOptions, SocketRecv, SocketSend, ZmqMes
 use super::protocol::{
     Ack, Exception, Heartbeat, Message, Spawn, SpawningComplete, field, to_value,
 };
-use super::{CpuMeter, WorkerOptions, node_id, wire};
+use super::{WorkerOptions, node_id, wire};
 use crate::engine::{RunConfig, Runner};
+use crate::machine::CpuMeter;
 use crate::scenario::Scenario;
 use crate::stats::{Stats, unix_now};
 
@@ -430,7 +431,7 @@ impl Worker {
         }
         let heartbeat = Heartbeat {
             state: self.state.name(),
-            current_cpu_usage: self.cpu.percent(),
+            current_cpu_usage: self.cpu.sample().unwrap_or(0.0),
             current_memory_usage: crate::machine::process_rss_bytes(),
         };
         self.send_message(Message::with("heartbeat", &heartbeat, &self.node_id))

@@ -71,6 +71,30 @@ impl KlGenerator {
     }
 }
 
+/// The user types that can run: a weight or fixed count, and tasks left after `tags`.
+pub fn runnable(
+    scenario: &crate::scenario::Scenario,
+    types: &[usize],
+    tags: &crate::scenario::TagFilter,
+) -> Vec<DispatchType> {
+    types
+        .iter()
+        .filter_map(|&i| {
+            let u = &scenario.user_types[i];
+            let runs = (u.weight > 0.0 || u.fixed_count > 0)
+                && !crate::scenario::plan::build(scenario, i, tags)
+                    .tasks
+                    .is_empty();
+            runs.then(|| DispatchType {
+                index: i,
+                name: u.name.clone(),
+                weight: u.weight,
+                fixed_count: u.fixed_count,
+            })
+        })
+        .collect()
+}
+
 /// Hands out user types for successive spawns. Its state carries across ramps in one run, as
 /// Locust's does.
 #[derive(Debug, Clone)]

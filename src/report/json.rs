@@ -107,7 +107,7 @@ pub struct RunSummary {
     pub started: Option<String>,
     pub ended: Option<String>,
     pub duration_seconds: Option<f64>,
-    /// Why it ended: `run_time`, `shape_completed`, `iterations`, `threshold_failed`,
+    /// Why it ended: `run_time`, `shape_completed`, `iterations`, `threshold_failed`, `workers_gone`,
     /// `interrupted`.
     pub ending: String,
     pub exit_code: i32,

@@ -2,15 +2,15 @@
 //! up), or a load shape (`stages` in the scenario, or `--stages`), which sets the users stage
 //! by stage and ends the run itself.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::{info, warn};
 
 use crate::cli::Settings;
-use crate::engine::Runner;
 use crate::engine::shape::{self, run_stages};
 use crate::scenario::{Scenario, Stage};
+
+use super::users::Users;
 
 /// Why the test ended.
 pub enum Ending {
@@ -21,6 +21,8 @@ pub enum Ending {
     Iterations,
     /// A threshold that stops the run failed.
     ThresholdFailed,
+    /// Every worker of a master quit or went missing.
+    WorkersGone,
     Interrupted(&'static str),
 }
 
@@ -32,6 +34,7 @@ impl Ending {
             Ending::ShapeDone => "shape_completed",
             Ending::Iterations => "iterations",
             Ending::ThresholdFailed => "threshold_failed",
+            Ending::WorkersGone => "workers_gone",
             Ending::Interrupted(_) => "interrupted",
         }
     }
@@ -104,10 +107,10 @@ impl Load {
 
     /// Drives the users until the load itself ends the run (run time up, last stage over);
     /// never returns for a steady run without a run time.
-    pub async fn drive(&self, runner: Arc<Runner>, settings: &Settings) -> Ending {
+    pub async fn drive(&self, users: &Users, settings: &Settings) -> Ending {
         match self {
             Load::Steady {
-                users,
+                users: target,
                 spawn_rate,
                 run_time,
             } => {
@@ -120,11 +123,11 @@ impl Load {
                     }
                 }
                 let ramp = async {
-                    runner
-                        .ramp(*users, *spawn_rate, settings.stop_timeout)
+                    users
+                        .ramp(*target, *spawn_rate, settings.stop_timeout)
                         .await;
                     if settings.reset_stats {
-                        runner.reset_stats();
+                        users.reset_stats();
                     }
                     // Ramping never ends the test by itself; the run time or a signal does.
                     std::future::pending::<()>().await
@@ -141,8 +144,12 @@ impl Load {
                 }
             }
             Load::Shape(stages) => {
+                let Users::Local(runner) = users else {
+                    // Refused before the run starts: a master runs steady loads only.
+                    return Ending::ShapeDone;
+                };
                 run_stages(
-                    runner,
+                    runner.clone(),
                     stages.clone(),
                     settings.stop_timeout,
                     settings.reset_stats,

@@ -14,13 +14,17 @@ mod load;
 mod reporter;
 mod results;
 mod signals;
+mod users;
 
 use load::{Ending, Load};
 use reporter::Reporter;
 use results::FinishedRun;
 pub use signals::Signals;
+use users::Users;
 
-use crate::cli::{Role, Settings, WorkerOptions};
+use crate::cli::{MasterOptions, Role, Settings, WorkerOptions};
+use crate::distributed::master::Master;
+use crate::distributed::processes;
 use crate::distributed::worker::{self, Exit};
 use crate::engine::{RunConfig, Runner};
 use crate::gate::Threshold;
@@ -98,6 +102,18 @@ pub fn execute(settings: &Settings) -> i32 {
     if let Role::Worker(options) = &settings.role {
         return run_worker(options, scenario, config);
     }
+    if matches!(settings.role, Role::Master(_)) {
+        if settings.iterations.is_some() {
+            return usage_failure(
+                "-i/--iterations cannot be used with --master or --processes: each worker would count its own",
+            );
+        }
+        if settings.stages.is_some() || !scenario.stages.is_empty() {
+            return usage_failure(
+                "a load shape (stages, --stages) cannot be used with --master or --processes yet: use -u, -r and -t",
+            );
+        }
+    }
     let csv = match &settings.csv_prefix {
         Some(prefix) => match CsvFiles::create(prefix, settings.csv_full_history) {
             Ok(files) => Some(files),
@@ -119,6 +135,17 @@ pub fn execute(settings: &Settings) -> i32 {
     let stats = Arc::new(Stats::new(workers * 2 + 2, started));
     // Inside the runtime's context (the HTTP client may want it), but before the first log
     // line: a run that cannot start says why and nothing else.
+    if let Role::Master(options) = &settings.role {
+        let users = match runtime.block_on(start_master(options, &scenario, &config, &stats)) {
+            Ok(master) => Users::Cluster(master),
+            Err(MasterFailure::Usage(e)) => return usage_failure(e),
+            Err(MasterFailure::NoWorkers(e)) => {
+                console::to_stderr(&format!("locusta: error: {e}\n"));
+                return 1;
+            }
+        };
+        return runtime.block_on(run_test(settings, scenario, config, users, stats, csv));
+    }
     let runner = {
         let _context = runtime.enter();
         match Runner::new(scenario.clone(), &config, stats.clone()) {
@@ -126,7 +153,14 @@ pub fn execute(settings: &Settings) -> i32 {
             Err(e) => return usage_failure(e),
         }
     };
-    runtime.block_on(run_test(settings, scenario, config, runner, stats, csv))
+    runtime.block_on(run_test(
+        settings,
+        scenario,
+        config,
+        Users::Local(runner),
+        stats,
+        csv,
+    ))
 }
 
 /// `--worker`: runs the users a master asks for until it says quit. Exit code 1 when the
@@ -139,6 +173,9 @@ fn run_worker(options: &WorkerOptions, scenario: Arc<Scenario>, config: RunConfi
         Ok(r) => r,
         Err(e) => return usage_failure(format!("cannot start the runtime: {e}")),
     };
+    if let Some(n) = options.processes {
+        return runtime.block_on(run_worker_processes(n, options));
+    }
     machine::raise_open_files_limit();
     let exit = runtime
         .block_on(async { worker::run(options.clone(), scenario, config, Signals::new()).await });
@@ -155,16 +192,119 @@ fn run_worker(options: &WorkerOptions, scenario: Arc<Scenario>, config: RunConfi
     }
 }
 
+/// `--worker --processes N`: N workers of the same master, each its own process; exits
+/// with the first failure among them, or 0.
+async fn run_worker_processes(n: u64, options: &WorkerOptions) -> i32 {
+    let children = match processes::spawn_workers(n, &options.master_host, options.master_port) {
+        Ok(c) => c,
+        Err(e) => return usage_failure(e),
+    };
+    info!(target: "locusta.main", "Started {n} worker processes");
+    let children = Arc::new(std::sync::Mutex::new(children));
+    let waiting = {
+        let children = children.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut code = 0;
+            let count = children.lock().map_or(0, |c| c.len());
+            for i in 0..count {
+                // Polled so the signal forwarder can reach the children meanwhile.
+                loop {
+                    let status = children
+                        .lock()
+                        .ok()
+                        .and_then(|mut c| c[i].try_wait().ok().flatten());
+                    if let Some(status) = status {
+                        if code == 0 {
+                            code = status.code().unwrap_or(1);
+                        }
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+            code
+        })
+    };
+    let mut signals = Signals::new();
+    tokio::pin!(waiting);
+    loop {
+        tokio::select! {
+            code = &mut waiting => return code.unwrap_or(1),
+            signal = signals.next() => {
+                #[cfg(unix)]
+                if let Ok(c) = children.lock() {
+                    let number = if signal == "SIGINT" { libc::SIGINT } else { libc::SIGTERM };
+                    processes::signal(&c, number);
+                }
+            }
+        }
+    }
+}
+
+/// Why a master could not start its test.
+enum MasterFailure {
+    /// Nothing could run, or the port could not be bound: exit code 2.
+    Usage(String),
+    /// The workers did not come (Locust's exit code 1).
+    NoWorkers(String),
+}
+
+/// `--master`: listens for workers, starts `--processes` local ones, and waits for
+/// `--expect-workers` of them before the test starts.
+async fn start_master(
+    options: &MasterOptions,
+    scenario: &Scenario,
+    config: &RunConfig,
+    stats: &Arc<Stats>,
+) -> Result<Arc<Master>, MasterFailure> {
+    let types = crate::engine::dispatch::runnable(scenario, &config.user_types, &config.tags);
+    if types.is_empty() {
+        return Err(MasterFailure::Usage(
+            "There are no users with weight > 0 and tasks to run.".to_string(),
+        ));
+    }
+    let (master, _serving) = Master::bind(
+        options,
+        types,
+        scenario.user_types.len(),
+        config.host.clone(),
+        stats.clone(),
+    )
+    .await
+    .map_err(MasterFailure::Usage)?;
+    info!(target: "locusta.main", "Starting locusta {VERSION} as a master on {}", master.address);
+    let mut children = match options.processes {
+        Some(n) => processes::spawn_workers(n, "127.0.0.1", options.bind_port)
+            .map_err(MasterFailure::Usage)?,
+        None => Vec::new(),
+    };
+    let waiting = master.wait_for_workers(options.expect_workers, options.expect_workers_max_wait);
+    let mut signals = Signals::new();
+    let ready = tokio::select! {
+        ready = waiting => ready,
+        signal = signals.next() => Err(format!("got {signal} while waiting for workers")),
+    };
+    if let Err(e) = ready {
+        for child in &mut children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        return Err(MasterFailure::NoWorkers(e));
+    }
+    processes::reap(children);
+    Ok(master)
+}
+
 /// Stops every user; a second signal while they stop ends them at once.
-async fn stop_users(runner: &Runner, stop_timeout: Duration, signals: &mut Signals) {
-    let stopping = runner.stop(stop_timeout);
+async fn stop_users(users: &Users, stop_timeout: Duration, signals: &mut Signals) {
+    let stopping = users.stop(stop_timeout);
     tokio::pin!(stopping);
     loop {
         tokio::select! {
             _ = &mut stopping => return,
             signal = signals.next() => {
                 warn!(target: "locusta.main", "Got {signal} again: stopping all users now");
-                runner.abort();
+                users.abort();
             }
         }
     }
@@ -174,29 +314,31 @@ async fn run_test(
     settings: &Settings,
     scenario: Arc<Scenario>,
     config: RunConfig,
-    runner: Arc<Runner>,
+    users: Users,
     stats: Arc<Stats>,
     csv: Option<CsvFiles>,
 ) -> i32 {
-    info!(target: "locusta.main", "Starting locusta {VERSION}");
+    if matches!(users, Users::Local(_)) {
+        info!(target: "locusta.main", "Starting locusta {VERSION}");
+    }
     let started = unix_now();
     let started_at = Instant::now();
     let load = Load::new(settings, &scenario);
-    let users = load.users();
-    let fixed = runner.fixed_total();
-    if fixed > users {
+    let peak = load.users();
+    let fixed = users.fixed_total();
+    if fixed > peak {
         warn!(
             target: "locusta.main",
-            "Total fixed_count of User classes ({fixed}) is greater than the specified number of users ({users}), so not all will be spawned."
+            "Total fixed_count of User classes ({fixed}) is greater than the specified number of users ({peak}), so not all will be spawned."
         );
     }
     // Each user keeps a connection open, and the run needs a few dozen files of its own.
     if let Some(limit) = machine::raise_open_files_limit()
-        && limit < users + 100
+        && limit < peak + 100
     {
         warn!(
             target: "locusta.main",
-            "The open-files limit is {limit}, too low for {users} users (each keeps a connection open): \
+            "The open-files limit is {limit}, too low for {peak} users (each keeps a connection open): \
              requests will fail with 'Too many open files'. Raise the hard limit (ulimit -Hn) or run fewer users."
         );
     }
@@ -214,7 +356,7 @@ async fn run_test(
         .chain(&settings.thresholds)
         .cloned()
         .collect();
-    let mut reporter = Reporter::new(stats.clone(), runner.clone(), csv, !settings.only_summary);
+    let mut reporter = Reporter::new(stats.clone(), users.clone(), csv, !settings.only_summary);
     let abort_check = gates::AbortCheck::new(&thresholds);
     let tripped = abort_check.tripped.clone();
     reporter.abort_check = Some(abort_check);
@@ -223,8 +365,9 @@ async fn run_test(
     let reporter = tokio::spawn(reporter.every_second(reporter_stop.clone()));
     let mut signals = Signals::new();
     let ending = tokio::select! {
-        ending = load.drive(runner.clone(), settings) => ending,
-        _ = runner.iterations_done() => Ending::Iterations,
+        ending = load.drive(&users, settings) => ending,
+        _ = users.iterations_done() => Ending::Iterations,
+        _ = users.workers_gone() => Ending::WorkersGone,
         _ = tripped.cancelled() => Ending::ThresholdFailed,
         signal = signals.next() => Ending::Interrupted(signal),
     };
@@ -232,15 +375,15 @@ async fn run_test(
         Ending::RunTime => info!(target: "locusta.main", "--run-time limit reached, shutting down"),
         Ending::ShapeDone => info!(target: "locusta.main", "Shape test completed, shutting down"),
         Ending::ThresholdFailed => {}
-        Ending::Iterations => {}
+        Ending::Iterations | Ending::WorkersGone => {}
         Ending::Interrupted(signal) => info!(
             target: "locusta.main",
             "Got {signal} signal, stopping users (send it again to stop at once)"
         ),
     }
     // The users as they ran, before stopping takes them away.
-    let user_counts: Vec<(String, u64)> = runner.counts().into_iter().collect();
-    stop_users(&runner, settings.stop_timeout, &mut signals).await;
+    let user_counts: Vec<(String, u64)> = users.counts().into_iter().collect();
+    stop_users(&users, settings.stop_timeout, &mut signals).await;
     reporter_stop.cancel();
     let reporter = reporter.await.ok();
     let ended = unix_now();
@@ -265,7 +408,7 @@ async fn run_test(
         settings,
         scenario: &scenario,
         config: &config,
-        users,
+        users: peak,
         spawn_rate: load.spawn_rate(),
         run_time: load.run_time(),
         started,

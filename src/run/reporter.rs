@@ -8,46 +8,23 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
 
-use crate::engine::Runner;
-use crate::machine;
+use crate::machine::CpuMeter;
 use crate::report::console::{self, Rates};
 use crate::report::csv::CsvFiles;
 use crate::stats::history::History;
 use crate::stats::{Stats, unix_now};
 
 use super::gates::AbortCheck;
+use super::users::Users;
 
 /// Above this share of the machine's CPU, the load generator's own timing is suspect.
 const CPU_WARNING_PERCENT: f64 = 90.0;
-
-/// locusta's share of the machine's CPU between two readings.
-struct CpuMeter {
-    cores: f64,
-    last: Option<(Instant, f64)>,
-}
-
-impl CpuMeter {
-    fn new() -> CpuMeter {
-        CpuMeter {
-            cores: std::thread::available_parallelism().map_or(1, |n| n.get()) as f64,
-            last: None,
-        }
-    }
-
-    /// Percent of all cores used since the previous call; `None` the first time.
-    fn sample(&mut self) -> Option<f64> {
-        let now = (Instant::now(), machine::process_cpu_seconds());
-        let previous = self.last.replace(now)?;
-        let wall = now.0.duration_since(previous.0).as_secs_f64();
-        (wall > 0.2).then(|| ((now.1 - previous.1) / (wall * self.cores) * 100.0).clamp(0.0, 100.0))
-    }
-}
 
 pub struct Reporter {
     stats: Arc<Stats>,
     /// Thresholds that stop the run when they fail.
     pub abort_check: Option<AbortCheck>,
-    runner: Arc<Runner>,
+    users: Users,
     pub csv: Option<CsvFiles>,
     pub history: History,
     cpu: CpuMeter,
@@ -61,14 +38,14 @@ pub struct Reporter {
 impl Reporter {
     pub fn new(
         stats: Arc<Stats>,
-        runner: Arc<Runner>,
+        users: Users,
         csv: Option<CsvFiles>,
         print_tables: bool,
     ) -> Reporter {
         Reporter {
             stats,
             abort_check: None,
-            runner,
+            users,
             csv,
             history: History::default(),
             cpu: CpuMeter::new(),
@@ -81,7 +58,7 @@ impl Reporter {
     }
 
     pub fn tick(&mut self) {
-        let users = self.runner.user_count();
+        let users = self.users.user_count();
         let cpu = self.cpu.sample();
         if let Some(percent) = cpu.filter(|p| *p > CPU_WARNING_PERCENT)
             && !self.cpu_warned

@@ -161,6 +161,22 @@ impl RequestStats {
         entry.current_rates(self.total.start_time, self.total.last_request_timestamp)
     }
 
+    fn add_error(&mut self, e: StatsError) {
+        let key = (e.method.clone(), e.name.clone(), e.error.clone());
+        match self.error_index.get(&key) {
+            Some(&i) => {
+                let s = &mut self.errors[i];
+                s.occurrences += e.occurrences;
+                s.first_seen = s.first_seen.min(e.first_seen);
+                s.last_seen = s.last_seen.max(e.last_seen);
+            }
+            None => {
+                self.error_index.insert(key, self.errors.len());
+                self.errors.push(e);
+            }
+        }
+    }
+
     fn add_exception(&mut self, message: &str, traceback: &str) -> u64 {
         match self.exception_index.get(traceback) {
             Some(&i) => {
@@ -246,27 +262,14 @@ impl Stats {
                     state.entry_mut(method, name).absorb(&batch);
                     state.total.absorb(&batch);
                     for (error, e) in delta.errors.drain() {
-                        let key = (method.to_string(), name.to_string(), error.into_string());
-                        match state.error_index.get(&key) {
-                            Some(&i) => {
-                                let s = &mut state.errors[i];
-                                s.occurrences += e.occurrences;
-                                s.first_seen = s.first_seen.min(e.first_seen);
-                                s.last_seen = s.last_seen.max(e.last_seen);
-                            }
-                            None => {
-                                let i = state.errors.len();
-                                state.errors.push(StatsError {
-                                    method: key.0.clone(),
-                                    name: key.1.clone(),
-                                    error: key.2.clone(),
-                                    occurrences: e.occurrences,
-                                    first_seen: e.first_seen,
-                                    last_seen: e.last_seen,
-                                });
-                                state.error_index.insert(key, i);
-                            }
-                        }
+                        state.add_error(StatsError {
+                            method: method.to_string(),
+                            name: name.to_string(),
+                            error: error.into_string(),
+                            occurrences: e.occurrences,
+                            first_seen: e.first_seen,
+                            last_seen: e.last_seen,
+                        });
                     }
                     delta.clear();
                 }
@@ -332,6 +335,32 @@ impl Stats {
             }
         }
         out
+    }
+
+    /// Adds requests measured elsewhere (a worker's report) to the cumulative state; they
+    /// join the "current" window at the next [`Stats::collect`].
+    pub fn absorb(&self, drained: &[Drained]) {
+        let mut state = self.state.lock();
+        for d in drained {
+            if d.requests > 0 {
+                let batch = Batch {
+                    requests: d.requests,
+                    failures: d.failures,
+                    total_response_time: d.total_response_time,
+                    min_response_time: d.min_response_time,
+                    max_response_time: d.max_response_time,
+                    content_length: d.content_length,
+                    last_timestamp: d.last_timestamp,
+                    samples: &d.samples,
+                    per_second: &d.per_second,
+                };
+                state.entry_mut(&d.method, &d.name).absorb(&batch);
+                state.total.absorb(&batch);
+            }
+            for e in &d.errors {
+                state.add_error(e.clone());
+            }
+        }
     }
 
     /// The user errors so far, with their counts.

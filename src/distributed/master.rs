@@ -1,0 +1,713 @@
+//! `--master`: locusta as the master of locusta and Python Locust workers. It paces the ramp
+//! and splits users over workers with Locust's dispatcher (users in the weighted order of a
+//! single run, dealt round-robin over the workers in Locust's worker order), sends each
+//! worker its absolute counts every step, and adds the workers' reports into one set of
+//! statistics that the usual reporting turns into tables and files.
+//!
+//! Unlike Locust's master, a worker that goes missing has its users dealt to the others at
+//! once (Locust needs `--enable-rebalancing` for that), and a malformed message is logged and
+//! dropped instead of killing the listener.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use rmpv::Value;
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+use zeromq::{RouterSocket, Socket, SocketRecv, SocketSend, ZmqMessage};
+
+use super::protocol::{Ack, Message, Spawn, field, number, to_value};
+use super::wire;
+use crate::cli::MasterOptions;
+use crate::engine::dispatch::{DispatchType, Dispatcher};
+use crate::stats::Stats;
+
+/// Locust's liveness: each heartbeat resets a worker to 3, each second takes one off, below
+/// zero it is missing.
+const HEARTBEAT_LIVENESS: i32 = 3;
+/// How long the workers get to send their final report after `quit`, beyond the stop timeout.
+const QUIT_GRACE: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NodeState {
+    Ready,
+    Spawning,
+    Running,
+    Missing,
+}
+
+#[derive(Debug)]
+struct Node {
+    index: u64,
+    state: NodeState,
+    heartbeat: i32,
+    /// The users it last reported, per type name.
+    users: BTreeMap<String, u64>,
+    cpu_warned: bool,
+}
+
+#[derive(Default)]
+struct Dispatch {
+    /// (worker id, type index) per user, in the order they were started.
+    active: Vec<(String, usize)>,
+    per_type: Vec<u64>,
+    cursor: usize,
+    dispatcher: Option<Dispatcher>,
+}
+
+struct Inner {
+    workers: BTreeMap<String, Node>,
+    indices: HashMap<String, u64>,
+    dispatch: Dispatch,
+    /// A test is running: workers joining or leaving get the users dealt again.
+    testing: bool,
+    last_timestamp: f64,
+    stop_timeout: f64,
+}
+
+pub struct Master {
+    types: Vec<DispatchType>,
+    type_count: usize,
+    host: Option<String>,
+    stats: Arc<Stats>,
+    out: mpsc::UnboundedSender<(String, Message)>,
+    inner: Mutex<Inner>,
+    changed: Notify,
+    /// Cancelled when the last worker left a running test.
+    all_gone: CancellationToken,
+    pub address: String,
+}
+
+/// Locust's worker order: by id, then interleaved by host (the part of the id before `_`).
+fn ordered(ids: impl Iterator<Item = String>) -> Vec<String> {
+    let mut ids: Vec<String> = ids.collect();
+    ids.sort();
+    let mut per_host: HashMap<String, usize> = HashMap::new();
+    let mut keyed: Vec<(usize, String)> = ids
+        .into_iter()
+        .map(|id| {
+            let host = id.split('_').next().unwrap_or("").to_string();
+            let n = per_host.entry(host).or_default();
+            *n += 1;
+            (*n - 1, id)
+        })
+        .collect();
+    keyed.sort();
+    keyed.into_iter().map(|(_, id)| id).collect()
+}
+
+impl Master {
+    /// Listens for workers; the returned task serves them until the master is dropped.
+    pub async fn bind(
+        options: &MasterOptions,
+        types: Vec<DispatchType>,
+        type_count: usize,
+        host: Option<String>,
+        stats: Arc<Stats>,
+    ) -> Result<(Arc<Master>, JoinHandle<()>), String> {
+        let bind_host = if options.bind_host == "*" {
+            "0.0.0.0"
+        } else {
+            options.bind_host.as_str()
+        };
+        let address = format!("tcp://{bind_host}:{}", options.bind_port);
+        let mut socket = RouterSocket::new();
+        socket
+            .bind(&address)
+            .await
+            .map_err(|e| format!("cannot listen for workers on {address}: {e}"))?;
+        let (out, outgoing) = mpsc::unbounded_channel();
+        let master = Arc::new(Master {
+            types,
+            type_count,
+            host,
+            stats,
+            out,
+            inner: Mutex::new(Inner {
+                workers: BTreeMap::new(),
+                indices: HashMap::new(),
+                dispatch: Dispatch::default(),
+                testing: false,
+                last_timestamp: 0.0,
+                stop_timeout: 0.0,
+            }),
+            changed: Notify::new(),
+            all_gone: CancellationToken::new(),
+            address,
+        });
+        let task = tokio::spawn(serve(socket, outgoing, Arc::downgrade(&master)));
+        Ok((master, task))
+    }
+
+    fn send(&self, to: &str, kind: &str, data: Value) {
+        let _ = self
+            .out
+            .send((to.to_string(), Message::new(kind, data, to)));
+    }
+
+    /// Workers able to take users.
+    pub fn ready_workers(&self) -> usize {
+        self.inner
+            .lock()
+            .workers
+            .values()
+            .filter(|n| n.state != NodeState::Missing)
+            .count()
+    }
+
+    /// Waits until `expected` workers are connected, logging Locust's progress line each
+    /// second; fails after `max_wait`.
+    pub async fn wait_for_workers(
+        &self,
+        expected: u64,
+        max_wait: Option<Duration>,
+    ) -> Result<(), String> {
+        let began = Instant::now();
+        loop {
+            let ready = self.ready_workers() as u64;
+            if ready >= expected {
+                return Ok(());
+            }
+            if max_wait.is_some_and(|m| began.elapsed() >= m) {
+                return Err(format!(
+                    "Gave up waiting for workers to connect: {ready} of {expected} connected to {}",
+                    self.address
+                ));
+            }
+            let line = format!("Waiting for workers to be ready, {ready} of {expected} connected");
+            if began.elapsed() >= Duration::from_secs(5) {
+                info!(target: "locusta.runners", "{line}");
+            } else {
+                debug!(target: "locusta.runners", "{line}");
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.changed.notified()).await;
+        }
+    }
+
+    /// Users the workers report running, per type.
+    pub fn counts(&self) -> BTreeMap<String, u64> {
+        let inner = self.inner.lock();
+        let mut out = BTreeMap::new();
+        for node in inner.workers.values() {
+            for (name, n) in &node.users {
+                if *n > 0 {
+                    *out.entry(name.clone()).or_insert(0) += n;
+                }
+            }
+        }
+        out
+    }
+
+    pub fn user_count(&self) -> usize {
+        self.counts().values().sum::<u64>() as usize
+    }
+
+    pub fn fixed_total(&self) -> u64 {
+        self.types.iter().map(|t| t.fixed_count).sum()
+    }
+
+    /// Resolves when the last worker has left a running test.
+    pub async fn all_gone(&self) {
+        self.all_gone.cancelled().await
+    }
+
+    /// Moves to `target` users in Locust's batches (`max(1, floor(rate))` users every
+    /// `batch / rate` seconds), telling every worker its counts at each step.
+    pub async fn ramp(&self, target: u64, rate: f64, stop_timeout: Duration) {
+        info!(
+            target: "locusta.runners",
+            "Sending spawn jobs of {target} users at {rate:.2} spawn rate to {} ready workers",
+            self.ready_workers()
+        );
+        let batch = rate.floor().max(1.0);
+        let interval = Duration::from_secs_f64(batch / rate);
+        let batch = batch as usize;
+        {
+            let mut inner = self.inner.lock();
+            inner.testing = true;
+            inner.stop_timeout = stop_timeout.as_secs_f64();
+        }
+        loop {
+            let began = Instant::now();
+            let done = {
+                let mut inner = self.inner.lock();
+                let current = inner.dispatch.active.len();
+                let target = target as usize;
+                if current < target {
+                    self.add_users(&mut inner, batch.min(target - current));
+                } else if current > target {
+                    let keep = current - batch.min(current - target);
+                    self.remove_users(&mut inner, keep);
+                }
+                self.send_spawns(&mut inner);
+                inner.dispatch.active.len() == target
+                    || inner.workers.is_empty()
+                    || (current == inner.dispatch.active.len())
+            };
+            if done {
+                break;
+            }
+            tokio::time::sleep(interval.saturating_sub(began.elapsed())).await;
+        }
+        // As Locust: up to a second for the workers' reports to add up to the target.
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while (self.user_count() as u64) != target && Instant::now() < deadline {
+            let _ = tokio::time::timeout(Duration::from_millis(100), self.changed.notified()).await;
+        }
+        let dispatched = self.dispatched_counts();
+        let total: u64 = dispatched.values().sum();
+        for id in self.inner.lock().workers.keys() {
+            let data = Value::Map(vec![(Value::from("user_count"), Value::from(total))]);
+            self.send(id, "spawning_complete", data);
+        }
+        let pairs: Vec<String> = dispatched
+            .iter()
+            .map(|(name, n)| format!("{}: {n}", serde_json::Value::from(name.as_str())))
+            .collect();
+        info!(
+            target: "locusta.runners",
+            "All users spawned: {{{}}} ({total} total users)",
+            pairs.join(", ")
+        );
+    }
+
+    fn dispatched_counts(&self) -> BTreeMap<String, u64> {
+        let inner = self.inner.lock();
+        self.types
+            .iter()
+            .map(|t| (t.name.clone(), inner.dispatch.per_type[t.index]))
+            .collect()
+    }
+
+    /// Adds `n` users: the next types of Locust's weighted order, dealt round-robin.
+    fn add_users(&self, inner: &mut Inner, n: usize) {
+        let order = ordered(
+            inner
+                .workers
+                .iter()
+                .filter(|(_, w)| w.state != NodeState::Missing)
+                .map(|(id, _)| id.clone()),
+        );
+        if order.is_empty() {
+            return;
+        }
+        let d = &mut inner.dispatch;
+        if d.per_type.len() != self.type_count {
+            d.per_type = vec![0; self.type_count];
+        }
+        let dispatcher = d
+            .dispatcher
+            .get_or_insert_with(|| Dispatcher::new(&self.types));
+        for _ in 0..n {
+            let Some(t) = dispatcher.next(&d.per_type) else {
+                break;
+            };
+            let worker = order[d.cursor % order.len()].clone();
+            d.cursor += 1;
+            d.per_type[t] += 1;
+            d.active.push((worker, t));
+        }
+    }
+
+    /// Keeps the first `keep` users; the latest ones stop.
+    fn remove_users(&self, inner: &mut Inner, keep: usize) {
+        let d = &mut inner.dispatch;
+        while d.active.len() > keep {
+            if let Some((_, t)) = d.active.pop() {
+                d.per_type[t] -= 1;
+            }
+        }
+        d.cursor = d.active.len();
+    }
+
+    /// Deals the running users again over the workers there are now, as from zero.
+    fn redistribute(&self, inner: &mut Inner) {
+        if !inner.testing {
+            return;
+        }
+        let target = inner.dispatch.active.len();
+        let workers = inner
+            .workers
+            .values()
+            .filter(|n| n.state != NodeState::Missing)
+            .count();
+        info!(target: "locusta.runners", "Dealing {target} users over {workers} workers again");
+        inner.dispatch = Dispatch::default();
+        self.add_users(inner, target);
+        self.send_spawns(inner);
+    }
+
+    /// Every worker's absolute counts, all types included, with a fresh timestamp.
+    fn send_spawns(&self, inner: &mut Inner) {
+        let mut per_worker: BTreeMap<&str, BTreeMap<String, u64>> = BTreeMap::new();
+        for (id, node) in &inner.workers {
+            if node.state != NodeState::Missing {
+                let zeros = self.types.iter().map(|t| (t.name.clone(), 0)).collect();
+                per_worker.insert(id.as_str(), zeros);
+            }
+        }
+        for (worker, t) in &inner.dispatch.active {
+            if let Some(counts) = per_worker.get_mut(worker.as_str()) {
+                *counts.entry(self.name_of(*t)).or_default() += 1;
+            }
+        }
+        let now = crate::stats::unix_now();
+        let timestamp = if now > inner.last_timestamp {
+            now
+        } else {
+            inner.last_timestamp + 1e-6
+        };
+        inner.last_timestamp = timestamp;
+        for (id, counts) in per_worker {
+            let spawn = Spawn {
+                timestamp,
+                user_classes_count: counts,
+                host: self.host.clone(),
+                stop_timeout: Some(inner.stop_timeout),
+                parsed_options: BTreeMap::new(),
+            };
+            self.send(id, "spawn", to_value(&spawn));
+        }
+    }
+
+    fn name_of(&self, index: usize) -> String {
+        self.types
+            .iter()
+            .find(|t| t.index == index)
+            .map(|t| t.name.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn reset_stats(&self) {
+        self.stats.reset();
+        info!(target: "locusta.runners", "Resetting stats\n");
+    }
+
+    /// Ends the test: every worker is told to quit and gets `stop_timeout` plus a grace
+    /// period to send its final report.
+    pub async fn quit(&self, stop_timeout: Duration) {
+        let ids: Vec<String> = {
+            let mut inner = self.inner.lock();
+            inner.testing = false;
+            inner.workers.keys().cloned().collect()
+        };
+        for id in &ids {
+            self.send(id, "quit", Value::Nil);
+        }
+        let deadline = Instant::now() + stop_timeout + QUIT_GRACE;
+        while !self.inner.lock().workers.is_empty() && Instant::now() < deadline {
+            let _ = tokio::time::timeout(Duration::from_millis(100), self.changed.notified()).await;
+        }
+    }
+
+    fn on_message(&self, identity: &str, message: Message) {
+        let id = identity;
+        let mut inner = self.inner.lock();
+        let known = inner.workers.contains_key(id);
+        match message.kind.as_str() {
+            "client_ready" => {
+                let next = inner.indices.len() as u64;
+                let index = *inner.indices.entry(id.to_string()).or_insert(next);
+                self.send(id, "ack", to_value(&Ack { index }));
+                inner.workers.insert(
+                    id.to_string(),
+                    Node {
+                        index,
+                        state: NodeState::Ready,
+                        heartbeat: HEARTBEAT_LIVENESS,
+                        users: BTreeMap::new(),
+                        cpu_warned: false,
+                    },
+                );
+                let n = inner.workers.len();
+                info!(target: "locusta.runners", "{id} (index {index}) reported as ready. {n} workers connected.");
+                self.redistribute(&mut inner);
+            }
+            "heartbeat" if known => {
+                let state = field(&message.data, "state").and_then(Value::as_str);
+                let cpu = field(&message.data, "current_cpu_usage").and_then(number);
+                let node = inner.workers.get_mut(id).expect("known");
+                let was_missing = node.state == NodeState::Missing;
+                node.heartbeat = HEARTBEAT_LIVENESS;
+                node.state = match state {
+                    Some("spawning") => NodeState::Spawning,
+                    Some("running") => NodeState::Running,
+                    _ => NodeState::Ready,
+                };
+                if let Some(cpu) = cpu.filter(|c| *c > 90.0)
+                    && !node.cpu_warned
+                {
+                    node.cpu_warned = true;
+                    warn!(target: "locusta.runners", "Worker {id} exceeded cpu threshold ({cpu:.0}%)");
+                }
+                self.send(id, "heartbeat", Value::Nil);
+                if was_missing {
+                    info!(target: "locusta.runners", "Worker {id} self-healed with heartbeat, setting state to {}.", state.unwrap_or("ready"));
+                    self.redistribute(&mut inner);
+                }
+            }
+            "spawning" if known => {
+                if let Some(node) = inner.workers.get_mut(id) {
+                    node.state = NodeState::Spawning;
+                }
+            }
+            "spawning_complete" if known => {
+                let (_, users) = wire::read_report(&message.data);
+                if let Some(node) = inner.workers.get_mut(id) {
+                    node.state = NodeState::Running;
+                    node.users = users.unwrap_or_default();
+                }
+                drop(inner);
+                self.changed.notify_waiters();
+                return;
+            }
+            "stats" => {
+                // Counted even from a worker we do not know, as Locust's master does.
+                let (entries, users) = wire::read_report(&message.data);
+                self.stats.absorb(&entries);
+                if let (Some(node), Some(users)) = (inner.workers.get_mut(id), users) {
+                    node.users = users;
+                }
+                drop(inner);
+                self.changed.notify_waiters();
+                return;
+            }
+            "exception" => {
+                let text = |k: &str| field(&message.data, k).and_then(Value::as_str);
+                if let (Some(msg), Some(traceback)) = (text("msg"), text("traceback")) {
+                    self.stats.record_exception(msg, traceback);
+                }
+            }
+            "client_stopped" | "quit" if known => {
+                let node = inner.workers.remove(id).expect("known");
+                let n = inner.workers.len();
+                info!(target: "locusta.runners", "Worker '{id}' (index {}) {}. {n} workers ready.", node.index, if message.kind == "quit" { "quit" } else { "stopped" });
+                if inner.testing && inner.workers.is_empty() {
+                    info!(target: "locusta.runners", "The last worker quit, stopping test.");
+                    self.all_gone.cancel();
+                }
+                self.redistribute(&mut inner);
+            }
+            "locustfile" => {
+                let data = Value::Map(vec![(
+                    Value::from("error"),
+                    Value::from(
+                        "a locusta master does not send scenario files: give each worker its own -f",
+                    ),
+                )]);
+                self.send(id, "locustfile", data);
+            }
+            "logs" | "heartbeat" | "spawning" | "spawning_complete" | "client_stopped" | "quit" => {
+            }
+            other => debug!(target: "locusta.runners", "Ignoring message type {other} from {id}"),
+        }
+        drop(inner);
+        self.changed.notify_waiters();
+    }
+
+    /// Once a second: a worker silent for about 4 seconds is missing and its users go to
+    /// the others.
+    fn check_liveness(&self) {
+        let mut inner = self.inner.lock();
+        let mut lost = Vec::new();
+        for (id, node) in inner.workers.iter_mut() {
+            if node.state == NodeState::Missing {
+                continue;
+            }
+            node.heartbeat -= 1;
+            if node.heartbeat < 0 {
+                node.state = NodeState::Missing;
+                node.users.clear();
+                lost.push(id.clone());
+            }
+        }
+        if lost.is_empty() {
+            return;
+        }
+        for id in &lost {
+            warn!(target: "locusta.runners", "Worker {id} failed to send heartbeat, setting state to missing.");
+        }
+        let live = inner
+            .workers
+            .values()
+            .filter(|n| n.state != NodeState::Missing)
+            .count();
+        if inner.testing && live == 0 {
+            warn!(target: "locusta.runners", "The last worker went missing, stopping test.");
+            self.all_gone.cancel();
+        }
+        self.redistribute(&mut inner);
+        drop(inner);
+        self.changed.notify_waiters();
+    }
+}
+
+/// The socket's loop: frames in, messages out, and the liveness tick.
+async fn serve(
+    socket: RouterSocket,
+    mut outgoing: mpsc::UnboundedReceiver<(String, Message)>,
+    master: std::sync::Weak<Master>,
+) {
+    let (mut send, mut recv) = socket.split();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            frame = recv.recv() => {
+                let Some(master) = master.upgrade() else { return };
+                match frame {
+                    Ok(frame) => handle_frame(&master, frame),
+                    Err(e) => debug!(target: "locusta.runners", "Receiving from a worker failed: {e}"),
+                }
+            }
+            message = outgoing.recv() => {
+                let Some((to, message)) = message else { return };
+                let mut frame = ZmqMessage::from(to.into_bytes());
+                frame.push_back(message.encode().into());
+                if let Err(e) = send.send(frame).await {
+                    debug!(target: "locusta.runners", "Sending {} failed: {e}", message.kind);
+                }
+            }
+            _ = tick.tick() => {
+                let Some(master) = master.upgrade() else { return };
+                master.check_liveness();
+            }
+        }
+    }
+}
+
+fn handle_frame(master: &Master, frame: ZmqMessage) {
+    let (Some(identity), Some(payload)) = (frame.get(0), frame.get(1)) else {
+        warn!(target: "locusta.runners", "Ignoring a frame without identity and payload");
+        return;
+    };
+    let Ok(identity) = std::str::from_utf8(identity) else {
+        warn!(target: "locusta.runners", "Ignoring a message from a worker whose identity is not UTF-8");
+        return;
+    };
+    match Message::decode(payload) {
+        Ok(message) => master.on_message(identity, message),
+        Err(e) => {
+            warn!(target: "locusta.runners", "Ignoring an unreadable message from {identity}: {e}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn master_with(workers: &[&str]) -> Master {
+        let types = vec![
+            DispatchType {
+                index: 0,
+                name: "ApiUser".into(),
+                weight: 1.0,
+                fixed_count: 0,
+            },
+            DispatchType {
+                index: 1,
+                name: "WebUser".into(),
+                weight: 3.0,
+                fixed_count: 0,
+            },
+        ];
+        let (out, _) = mpsc::unbounded_channel();
+        let master = Master {
+            types,
+            type_count: 2,
+            host: None,
+            stats: Arc::new(Stats::new(1, 0.0)),
+            out,
+            inner: Mutex::new(Inner {
+                workers: BTreeMap::new(),
+                indices: HashMap::new(),
+                dispatch: Dispatch::default(),
+                testing: true,
+                last_timestamp: 0.0,
+                stop_timeout: 0.0,
+            }),
+            changed: Notify::new(),
+            all_gone: CancellationToken::new(),
+            address: String::new(),
+        };
+        for (i, id) in workers.iter().enumerate() {
+            master.inner.lock().workers.insert(
+                id.to_string(),
+                Node {
+                    index: i as u64,
+                    state: NodeState::Ready,
+                    heartbeat: HEARTBEAT_LIVENESS,
+                    users: BTreeMap::new(),
+                    cpu_warned: false,
+                },
+            );
+        }
+        master
+    }
+
+    /// (ApiUser, WebUser) per worker, in Locust's worker order.
+    fn dealt(master: &Master) -> Vec<(String, u64, u64)> {
+        let inner = master.inner.lock();
+        let order = ordered(inner.workers.keys().cloned());
+        order
+            .into_iter()
+            .map(|w| {
+                let of = |t| {
+                    inner
+                        .dispatch
+                        .active
+                        .iter()
+                        .filter(|(id, ty)| *id == w && *ty == t)
+                        .count() as u64
+                };
+                (w.clone(), of(0), of(1))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn users_are_dealt_as_locusts_master_deals_them() {
+        // Captured from Locust 2.47 (-u 8 -r 4, WebUser 3 : ApiUser 1, two workers on one
+        // host): after the first step vm_575b {Api 0, Web 2} and vm_9a44 {Api 1, Web 1};
+        // after the second {Api 0, Web 4} and {Api 2, Web 2}.
+        let m = master_with(&["vm_9a44", "vm_575b"]);
+        m.add_users(&mut m.inner.lock(), 4);
+        assert_eq!(
+            dealt(&m),
+            [("vm_575b".into(), 0, 2), ("vm_9a44".into(), 1, 1)]
+        );
+        m.add_users(&mut m.inner.lock(), 4);
+        assert_eq!(
+            dealt(&m),
+            [("vm_575b".into(), 0, 4), ("vm_9a44".into(), 2, 2)]
+        );
+        // Down to 5: the latest users stop first.
+        m.remove_users(&mut m.inner.lock(), 5);
+        assert_eq!(
+            dealt(&m),
+            [("vm_575b".into(), 0, 3), ("vm_9a44".into(), 1, 1)]
+        );
+        // One worker goes missing: its users go to the other.
+        m.inner.lock().workers.get_mut("vm_9a44").unwrap().state = NodeState::Missing;
+        m.redistribute(&mut m.inner.lock());
+        assert_eq!(
+            dealt(&m),
+            [("vm_575b".into(), 1, 4), ("vm_9a44".into(), 0, 0)]
+        );
+    }
+
+    #[test]
+    fn workers_are_ordered_by_id_then_interleaved_by_host() {
+        let ids = ["b_2", "a_9", "a_1", "b_1", "c_1"].map(String::from);
+        assert_eq!(
+            ordered(ids.into_iter()),
+            ["a_1", "b_1", "c_1", "a_9", "b_2"]
+        );
+    }
+}

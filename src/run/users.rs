@@ -1,0 +1,84 @@
+//! Who runs the users of a test: this process's engine, or the workers of a master. The
+//! reporting, the run time and the final files do not care which.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::distributed::master::Master;
+use crate::engine::Runner;
+
+#[derive(Clone)]
+pub enum Users {
+    Local(Arc<Runner>),
+    Cluster(Arc<Master>),
+}
+
+impl Users {
+    pub fn user_count(&self) -> usize {
+        match self {
+            Users::Local(r) => r.user_count(),
+            Users::Cluster(m) => m.user_count(),
+        }
+    }
+
+    /// Running users per type name, sorted by name.
+    pub fn counts(&self) -> BTreeMap<String, u64> {
+        match self {
+            Users::Local(r) => r.counts(),
+            Users::Cluster(m) => m.counts(),
+        }
+    }
+
+    pub fn fixed_total(&self) -> u64 {
+        match self {
+            Users::Local(r) => r.fixed_total(),
+            Users::Cluster(m) => m.fixed_total(),
+        }
+    }
+
+    pub async fn ramp(&self, target: u64, rate: f64, stop_timeout: Duration) {
+        match self {
+            Users::Local(r) => r.ramp(target, rate, stop_timeout).await,
+            Users::Cluster(m) => m.ramp(target, rate, stop_timeout).await,
+        }
+    }
+
+    pub fn reset_stats(&self) {
+        match self {
+            Users::Local(r) => r.reset_stats(),
+            Users::Cluster(m) => m.reset_stats(),
+        }
+    }
+
+    /// Stops every user (a master tells its workers to quit and waits for their last report).
+    pub async fn stop(&self, stop_timeout: Duration) {
+        match self {
+            Users::Local(r) => r.stop(stop_timeout).await,
+            Users::Cluster(m) => m.quit(stop_timeout).await,
+        }
+    }
+
+    /// A second signal: stop now.
+    pub fn abort(&self) {
+        if let Users::Local(r) = self {
+            r.abort();
+        }
+    }
+
+    /// Returns when `-i` is used up (local runs only).
+    pub async fn iterations_done(&self) {
+        match self {
+            Users::Local(r) => r.iterations_done().await,
+            Users::Cluster(_) => std::future::pending().await,
+        }
+    }
+
+    /// Returns when no worker is left to run the test (masters only).
+    pub async fn workers_gone(&self) {
+        match self {
+            Users::Local(_) => std::future::pending().await,
+            Users::Cluster(m) => m.all_gone().await,
+        }
+    }
+}
