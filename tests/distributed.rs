@@ -620,3 +620,42 @@ fn a_master_without_workers_gives_up_after_the_max_wait() {
         run.output()
     );
 }
+
+/// The Kubernetes example must use flags locusta accepts, in the roles it claims.
+#[test]
+fn the_kubernetes_example_uses_flags_locusta_accepts() {
+    use locusta::cli::{self, Command as Parsed, Environment, Role};
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes/locusta.yaml");
+    let text = read(&path);
+    let mut roles = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let doc: serde_yaml::Value = serde::Deserialize::deserialize(doc).unwrap();
+        let containers = &doc["spec"]["template"]["spec"]["containers"];
+        let Some(containers) = containers.as_sequence() else {
+            continue;
+        };
+        for c in containers {
+            let mut argv = vec![std::ffi::OsString::from("locusta")];
+            for a in c["args"].as_sequence().unwrap() {
+                argv.push(a.as_str().unwrap().into());
+            }
+            let env = Environment {
+                var: &|_| None,
+                home: None,
+                cwd: std::env::temp_dir(),
+            };
+            match cli::parse(argv.clone(), &env) {
+                Ok(Parsed::Run(settings)) => roles.push(match settings.role {
+                    Role::Master(m) => format!("master expecting {}", m.expect_workers),
+                    Role::Worker(w) => format!("worker of {}:{}", w.master_host, w.master_port),
+                    Role::Standalone => "standalone".to_string(),
+                }),
+                other => panic!("{argv:?}: {other:?}"),
+            }
+        }
+    }
+    assert_eq!(
+        roles,
+        ["master expecting 4", "worker of locusta-master:5557"]
+    );
+}
