@@ -659,3 +659,132 @@ fn the_kubernetes_example_uses_flags_locusta_accepts() {
         ["master expecting 4", "worker of locusta-master:5557"]
     );
 }
+
+/// Stop from Locust's web UI, a new test, and SIGTERM to the master: the worker stops its
+/// users, says client_stopped, rejoins, runs again, and quits with the master.
+#[test]
+fn a_worker_follows_stop_and_a_new_start_from_the_web_ui() {
+    let Some(locust) = locust_bin() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let (addr, _hits) = counting_server();
+    setup(dir, addr);
+    let port = free_port();
+    let web = free_port();
+    let mut master = locust_master(
+        &locust,
+        dir,
+        port,
+        &[
+            "--web-host",
+            "127.0.0.1",
+            "--web-port",
+            &web.to_string(),
+            "--autostart",
+            "-u",
+            "2",
+            "-r",
+            "2",
+        ],
+        "master",
+    );
+    let worker = locusta_worker(dir, port, "worker", &[]);
+    let wait_log = |name: &str, needle: &str, count: usize| {
+        let started = Instant::now();
+        while log(dir, name).matches(needle).count() < count {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "no {count} × '{needle}' in\n{}\n--- worker\n{}",
+                log(dir, name),
+                log(dir, "worker")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let post = |path: &str, form: &[(&str, &str)]| {
+        let url = format!("http://127.0.0.1:{web}{path}");
+        let body: Vec<String> = form.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let body = body.join("&");
+        runtime().block_on(async move {
+            let response = reqwest::Client::new()
+                .post(&url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                response.status().is_success(),
+                "{url}: {}",
+                response.status()
+            );
+        });
+    };
+    wait_log("master", "All users spawned", 1);
+    post("/stop", &[]);
+    // client_stopped, then client_ready again: the master reports it ready a second time.
+    wait_log("master", "reported as ready", 2);
+    post("/swarm", &[("user_count", "3"), ("spawn_rate", "3")]);
+    wait_log("master", "All users spawned", 2);
+    // SIGTERM: the master quits its workers and exits.
+    // SAFETY: kill() sends a signal to the child we started.
+    unsafe { libc::kill(master.id() as i32, libc::SIGTERM) };
+    let _ = master.wait();
+    let worker_code = wait_for(worker, Duration::from_secs(10), dir, "worker");
+    let worker_log = log(dir, "worker");
+    assert_eq!(worker_code, 0, "{worker_log}");
+    assert!(
+        worker_log.contains("The master stopped the test"),
+        "{worker_log}"
+    );
+    assert_eq!(
+        worker_log.matches("Joined the master").count(),
+        2,
+        "{worker_log}"
+    );
+    let master_log = log(dir, "master");
+    assert!(
+        master_log.contains(r#"All users spawned: {"ApiUser": 1, "WebUser": 2} (3 total users)"#),
+        "{master_log}"
+    );
+    assert!(!master_log.contains("Traceback"), "{master_log}");
+}
+
+#[test]
+fn a_worker_exits_when_its_master_is_gone_for_good() {
+    let Some(locust) = locust_bin() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let (addr, _hits) = counting_server();
+    setup(dir, addr);
+    let port = free_port();
+    let mut master = locust_master(
+        &locust,
+        dir,
+        port,
+        &["--headless", "-u", "2", "-r", "2", "-t", "60"],
+        "master",
+    );
+    let worker = locusta_worker(dir, port, "worker", &["--master-timeout", "3"]);
+    let started = Instant::now();
+    while !log(dir, "master").contains("All users spawned") {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{}",
+            log(dir, "master")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    master.kill().unwrap();
+    master.wait().unwrap();
+    let killed = Instant::now();
+    let code = wait_for(worker, Duration::from_secs(20), dir, "worker");
+    let worker_log = log(dir, "worker");
+    assert_eq!(code, 1, "{worker_log}");
+    assert!(worker_log.contains("has been silent for"), "{worker_log}");
+    assert!(
+        killed.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        killed.elapsed()
+    );
+}

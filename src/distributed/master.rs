@@ -21,10 +21,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use zeromq::{RouterSocket, Socket, SocketRecv, SocketSend, ZmqMessage};
 
+use super::deal::{Deal, ordered};
 use super::protocol::{Ack, Message, Spawn, field, number, to_value};
 use super::wire;
 use crate::cli::MasterOptions;
-use crate::engine::dispatch::{DispatchType, Dispatcher};
+use crate::engine::dispatch::DispatchType;
 use crate::stats::Stats;
 
 /// Locust's liveness: each heartbeat resets a worker to 3, each second takes one off, below
@@ -51,19 +52,10 @@ struct Node {
     cpu_warned: bool,
 }
 
-#[derive(Default)]
-struct Dispatch {
-    /// (worker id, type index) per user, in the order they were started.
-    active: Vec<(String, usize)>,
-    per_type: Vec<u64>,
-    cursor: usize,
-    dispatcher: Option<Dispatcher>,
-}
-
 struct Inner {
     workers: BTreeMap<String, Node>,
     indices: HashMap<String, u64>,
-    dispatch: Dispatch,
+    deal: Deal,
     /// A test is running: workers joining or leaving get the users dealt again.
     testing: bool,
     last_timestamp: f64,
@@ -71,8 +63,6 @@ struct Inner {
 }
 
 pub struct Master {
-    types: Vec<DispatchType>,
-    type_count: usize,
     host: Option<String>,
     stats: Arc<Stats>,
     out: mpsc::UnboundedSender<(String, Message)>,
@@ -81,24 +71,6 @@ pub struct Master {
     /// Cancelled when the last worker left a running test.
     all_gone: CancellationToken,
     pub address: String,
-}
-
-/// Locust's worker order: by id, then interleaved by host (the part of the id before `_`).
-fn ordered(ids: impl Iterator<Item = String>) -> Vec<String> {
-    let mut ids: Vec<String> = ids.collect();
-    ids.sort();
-    let mut per_host: HashMap<String, usize> = HashMap::new();
-    let mut keyed: Vec<(usize, String)> = ids
-        .into_iter()
-        .map(|id| {
-            let host = id.split('_').next().unwrap_or("").to_string();
-            let n = per_host.entry(host).or_default();
-            *n += 1;
-            (*n - 1, id)
-        })
-        .collect();
-    keyed.sort();
-    keyed.into_iter().map(|(_, id)| id).collect()
 }
 
 impl Master {
@@ -123,15 +95,13 @@ impl Master {
             .map_err(|e| format!("cannot listen for workers on {address}: {e}"))?;
         let (out, outgoing) = mpsc::unbounded_channel();
         let master = Arc::new(Master {
-            types,
-            type_count,
             host,
             stats,
             out,
             inner: Mutex::new(Inner {
                 workers: BTreeMap::new(),
                 indices: HashMap::new(),
-                dispatch: Dispatch::default(),
+                deal: Deal::new(types, type_count),
                 testing: false,
                 last_timestamp: 0.0,
                 stop_timeout: 0.0,
@@ -208,7 +178,7 @@ impl Master {
     }
 
     pub fn fixed_total(&self) -> u64 {
-        self.types.iter().map(|t| t.fixed_count).sum()
+        self.inner.lock().deal.fixed_total()
     }
 
     /// Resolves when the last worker has left a running test.
@@ -236,18 +206,17 @@ impl Master {
             let began = Instant::now();
             let done = {
                 let mut inner = self.inner.lock();
-                let current = inner.dispatch.active.len();
+                let workers = live_workers(&inner);
+                let current = inner.deal.len();
                 let target = target as usize;
                 if current < target {
-                    self.add_users(&mut inner, batch.min(target - current));
+                    inner.deal.add(&workers, batch.min(target - current));
                 } else if current > target {
-                    let keep = current - batch.min(current - target);
-                    self.remove_users(&mut inner, keep);
+                    inner.deal.remove(current - batch.min(current - target));
                 }
                 self.send_spawns(&mut inner);
-                inner.dispatch.active.len() == target
-                    || inner.workers.is_empty()
-                    || (current == inner.dispatch.active.len())
+                // Reached, or stuck (no workers, only full fixed-count types).
+                inner.deal.len() == target || inner.deal.len() == current
             };
             if done {
                 break;
@@ -259,7 +228,7 @@ impl Master {
         while (self.user_count() as u64) != target && Instant::now() < deadline {
             let _ = tokio::time::timeout(Duration::from_millis(100), self.changed.notified()).await;
         }
-        let dispatched = self.dispatched_counts();
+        let dispatched = self.inner.lock().deal.totals();
         let total: u64 = dispatched.values().sum();
         for id in self.inner.lock().workers.keys() {
             let data = Value::Map(vec![(Value::from("user_count"), Value::from(total))]);
@@ -276,86 +245,24 @@ impl Master {
         );
     }
 
-    fn dispatched_counts(&self) -> BTreeMap<String, u64> {
-        let inner = self.inner.lock();
-        self.types
-            .iter()
-            .map(|t| (t.name.clone(), inner.dispatch.per_type[t.index]))
-            .collect()
-    }
-
-    /// Adds `n` users: the next types of Locust's weighted order, dealt round-robin.
-    fn add_users(&self, inner: &mut Inner, n: usize) {
-        let order = ordered(
-            inner
-                .workers
-                .iter()
-                .filter(|(_, w)| w.state != NodeState::Missing)
-                .map(|(id, _)| id.clone()),
-        );
-        if order.is_empty() {
-            return;
-        }
-        let d = &mut inner.dispatch;
-        if d.per_type.len() != self.type_count {
-            d.per_type = vec![0; self.type_count];
-        }
-        let dispatcher = d
-            .dispatcher
-            .get_or_insert_with(|| Dispatcher::new(&self.types));
-        for _ in 0..n {
-            let Some(t) = dispatcher.next(&d.per_type) else {
-                break;
-            };
-            let worker = order[d.cursor % order.len()].clone();
-            d.cursor += 1;
-            d.per_type[t] += 1;
-            d.active.push((worker, t));
-        }
-    }
-
-    /// Keeps the first `keep` users; the latest ones stop.
-    fn remove_users(&self, inner: &mut Inner, keep: usize) {
-        let d = &mut inner.dispatch;
-        while d.active.len() > keep {
-            if let Some((_, t)) = d.active.pop() {
-                d.per_type[t] -= 1;
-            }
-        }
-        d.cursor = d.active.len();
-    }
-
     /// Deals the running users again over the workers there are now, as from zero.
     fn redistribute(&self, inner: &mut Inner) {
         if !inner.testing {
             return;
         }
-        let target = inner.dispatch.active.len();
-        let workers = inner
-            .workers
-            .values()
-            .filter(|n| n.state != NodeState::Missing)
-            .count();
-        info!(target: "locusta.runners", "Dealing {target} users over {workers} workers again");
-        inner.dispatch = Dispatch::default();
-        self.add_users(inner, target);
+        let workers = live_workers(inner);
+        info!(
+            target: "locusta.runners",
+            "Dealing {} users over {} workers again",
+            inner.deal.len(),
+            workers.len()
+        );
+        inner.deal.redeal(&workers);
         self.send_spawns(inner);
     }
 
     /// Every worker's absolute counts, all types included, with a fresh timestamp.
     fn send_spawns(&self, inner: &mut Inner) {
-        let mut per_worker: BTreeMap<&str, BTreeMap<String, u64>> = BTreeMap::new();
-        for (id, node) in &inner.workers {
-            if node.state != NodeState::Missing {
-                let zeros = self.types.iter().map(|t| (t.name.clone(), 0)).collect();
-                per_worker.insert(id.as_str(), zeros);
-            }
-        }
-        for (worker, t) in &inner.dispatch.active {
-            if let Some(counts) = per_worker.get_mut(worker.as_str()) {
-                *counts.entry(self.name_of(*t)).or_default() += 1;
-            }
-        }
         let now = crate::stats::unix_now();
         let timestamp = if now > inner.last_timestamp {
             now
@@ -363,7 +270,7 @@ impl Master {
             inner.last_timestamp + 1e-6
         };
         inner.last_timestamp = timestamp;
-        for (id, counts) in per_worker {
+        for (id, counts) in inner.deal.per_worker(&live_workers(inner)) {
             let spawn = Spawn {
                 timestamp,
                 user_classes_count: counts,
@@ -371,16 +278,8 @@ impl Master {
                 stop_timeout: Some(inner.stop_timeout),
                 parsed_options: BTreeMap::new(),
             };
-            self.send(id, "spawn", to_value(&spawn));
+            self.send(&id, "spawn", to_value(&spawn));
         }
-    }
-
-    fn name_of(&self, index: usize) -> String {
-        self.types
-            .iter()
-            .find(|t| t.index == index)
-            .map(|t| t.name.clone())
-            .unwrap_or_default()
     }
 
     pub fn reset_stats(&self) {
@@ -547,6 +446,17 @@ impl Master {
     }
 }
 
+/// The workers that can take users, in Locust's order.
+fn live_workers(inner: &Inner) -> Vec<String> {
+    ordered(
+        inner
+            .workers
+            .iter()
+            .filter(|(_, w)| w.state != NodeState::Missing)
+            .map(|(id, _)| id.clone()),
+    )
+}
+
 /// The socket's loop: frames in, messages out, and the liveness tick.
 async fn serve(
     socket: RouterSocket,
@@ -595,119 +505,5 @@ fn handle_frame(master: &Master, frame: ZmqMessage) {
         Err(e) => {
             warn!(target: "locusta.runners", "Ignoring an unreadable message from {identity}: {e}")
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn master_with(workers: &[&str]) -> Master {
-        let types = vec![
-            DispatchType {
-                index: 0,
-                name: "ApiUser".into(),
-                weight: 1.0,
-                fixed_count: 0,
-            },
-            DispatchType {
-                index: 1,
-                name: "WebUser".into(),
-                weight: 3.0,
-                fixed_count: 0,
-            },
-        ];
-        let (out, _) = mpsc::unbounded_channel();
-        let master = Master {
-            types,
-            type_count: 2,
-            host: None,
-            stats: Arc::new(Stats::new(1, 0.0)),
-            out,
-            inner: Mutex::new(Inner {
-                workers: BTreeMap::new(),
-                indices: HashMap::new(),
-                dispatch: Dispatch::default(),
-                testing: true,
-                last_timestamp: 0.0,
-                stop_timeout: 0.0,
-            }),
-            changed: Notify::new(),
-            all_gone: CancellationToken::new(),
-            address: String::new(),
-        };
-        for (i, id) in workers.iter().enumerate() {
-            master.inner.lock().workers.insert(
-                id.to_string(),
-                Node {
-                    index: i as u64,
-                    state: NodeState::Ready,
-                    heartbeat: HEARTBEAT_LIVENESS,
-                    users: BTreeMap::new(),
-                    cpu_warned: false,
-                },
-            );
-        }
-        master
-    }
-
-    /// (ApiUser, WebUser) per worker, in Locust's worker order.
-    fn dealt(master: &Master) -> Vec<(String, u64, u64)> {
-        let inner = master.inner.lock();
-        let order = ordered(inner.workers.keys().cloned());
-        order
-            .into_iter()
-            .map(|w| {
-                let of = |t| {
-                    inner
-                        .dispatch
-                        .active
-                        .iter()
-                        .filter(|(id, ty)| *id == w && *ty == t)
-                        .count() as u64
-                };
-                (w.clone(), of(0), of(1))
-            })
-            .collect()
-    }
-
-    #[test]
-    fn users_are_dealt_as_locusts_master_deals_them() {
-        // Captured from Locust 2.47 (-u 8 -r 4, WebUser 3 : ApiUser 1, two workers on one
-        // host): after the first step vm_575b {Api 0, Web 2} and vm_9a44 {Api 1, Web 1};
-        // after the second {Api 0, Web 4} and {Api 2, Web 2}.
-        let m = master_with(&["vm_9a44", "vm_575b"]);
-        m.add_users(&mut m.inner.lock(), 4);
-        assert_eq!(
-            dealt(&m),
-            [("vm_575b".into(), 0, 2), ("vm_9a44".into(), 1, 1)]
-        );
-        m.add_users(&mut m.inner.lock(), 4);
-        assert_eq!(
-            dealt(&m),
-            [("vm_575b".into(), 0, 4), ("vm_9a44".into(), 2, 2)]
-        );
-        // Down to 5: the latest users stop first.
-        m.remove_users(&mut m.inner.lock(), 5);
-        assert_eq!(
-            dealt(&m),
-            [("vm_575b".into(), 0, 3), ("vm_9a44".into(), 1, 1)]
-        );
-        // One worker goes missing: its users go to the other.
-        m.inner.lock().workers.get_mut("vm_9a44").unwrap().state = NodeState::Missing;
-        m.redistribute(&mut m.inner.lock());
-        assert_eq!(
-            dealt(&m),
-            [("vm_575b".into(), 1, 4), ("vm_9a44".into(), 0, 0)]
-        );
-    }
-
-    #[test]
-    fn workers_are_ordered_by_id_then_interleaved_by_host() {
-        let ids = ["b_2", "a_9", "a_1", "b_1", "c_1"].map(String::from);
-        assert_eq!(
-            ordered(ids.into_iter()),
-            ["a_1", "b_1", "c_1", "a_9", "b_2"]
-        );
     }
 }

@@ -5,6 +5,7 @@
 //! statistics and back, `worker` is `--worker`, `master` is `--master`, and `processes`
 //! starts local workers for `--processes`.
 
+pub mod deal;
 pub mod master;
 pub mod processes;
 pub mod protocol;
