@@ -788,3 +788,62 @@ fn a_worker_exits_when_its_master_is_gone_for_good() {
         killed.elapsed()
     );
 }
+
+#[test]
+fn an_interrupted_master_quits_its_workers_and_writes_every_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let (addr, hits) = counting_server();
+    setup(dir, addr);
+    let port = free_port();
+    let master = locusta_master(
+        dir,
+        &[
+            "--master-bind-port",
+            &port.to_string(),
+            "-u",
+            "2",
+            "-r",
+            "2",
+            "-t",
+            "60",
+            "--csv",
+            "m",
+            "--html",
+            "m.html",
+            "--only-summary",
+        ],
+    );
+    let worker = locusta_worker(dir, port, "worker", &[]);
+    let started = Instant::now();
+    while !log(dir, "master").contains("All users spawned") {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{}",
+            log(dir, "master")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(3500));
+    // SAFETY: kill() sends a signal to the child we started.
+    unsafe { libc::kill(master.id() as i32, libc::SIGINT) };
+    let code = wait_for(master, Duration::from_secs(15), dir, "master");
+    let master_log = log(dir, "master");
+    assert_eq!(code, 1, "failures happened: {master_log}");
+    assert_eq!(wait_for(worker, Duration::from_secs(10), dir, "worker"), 0);
+    for file in [
+        "m_stats.csv",
+        "m_stats_history.csv",
+        "m_failures.csv",
+        "m_exceptions.csv",
+        "m.html",
+    ] {
+        assert!(dir.join(file).exists(), "{file} missing: {master_log}");
+    }
+    let (_, total) = counts(&dir.join("m_stats.csv"));
+    let served = hits.load(Ordering::SeqCst);
+    assert!(
+        total > 0 && total <= served && served - total <= 2,
+        "master counted {total}, server answered {served}"
+    );
+}

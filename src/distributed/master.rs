@@ -70,6 +70,7 @@ pub struct Master {
     changed: Notify,
     /// Cancelled when the last worker left a running test.
     all_gone: CancellationToken,
+    aborted: CancellationToken,
     pub address: String,
 }
 
@@ -108,6 +109,7 @@ impl Master {
             }),
             changed: Notify::new(),
             all_gone: CancellationToken::new(),
+            aborted: CancellationToken::new(),
             address,
         });
         let task = tokio::spawn(serve(socket, outgoing, Arc::downgrade(&master)));
@@ -298,10 +300,23 @@ impl Master {
         for id in &ids {
             self.send(id, "quit", Value::Nil);
         }
+        // Missing workers will not answer; the others get until the deadline.
         let deadline = Instant::now() + stop_timeout + QUIT_GRACE;
-        while !self.inner.lock().workers.is_empty() && Instant::now() < deadline {
+        let answered = || {
+            self.inner
+                .lock()
+                .workers
+                .values()
+                .all(|n| n.state == NodeState::Missing)
+        };
+        while !answered() && Instant::now() < deadline && !self.aborted.is_cancelled() {
             let _ = tokio::time::timeout(Duration::from_millis(100), self.changed.notified()).await;
         }
+    }
+
+    /// A second Ctrl-C: stop waiting for the workers' last reports.
+    pub fn abort(&self) {
+        self.aborted.cancel();
     }
 
     fn on_message(&self, identity: &str, message: Message) {

@@ -61,8 +61,9 @@ impl Users {
 
     /// A second signal: stop now.
     pub fn abort(&self) {
-        if let Users::Local(r) = self {
-            r.abort();
+        match self {
+            Users::Local(r) => r.abort(),
+            Users::Cluster(m) => m.abort(),
         }
     }
 
