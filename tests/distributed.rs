@@ -519,6 +519,10 @@ fn processes_runs_local_workers_under_one_master() {
     );
     let (per, total) = counts(&dir.join("p_stats.csv"));
     assert_eq!(per.len(), 2, "{per:?}");
+    // Exact percentiles: the workers' microseconds, not Locust's whole-millisecond buckets.
+    let rows = csv_rows(&dir.join("p_stats.csv"));
+    let median = &stats_row(&rows, "GET", "/a")[4];
+    assert!(median.contains('.'), "median {median} looks bucketed");
     let served = hits.load(Ordering::SeqCst);
     assert!(
         total > 20 && total <= served && served - total <= 4,
@@ -844,6 +848,54 @@ fn an_interrupted_master_quits_its_workers_and_writes_every_file() {
     let served = hits.load(Ordering::SeqCst);
     assert!(
         total > 0 && total <= served && served - total <= 2,
+        "master counted {total}, server answered {served}"
+    );
+}
+
+#[test]
+fn worker_processes_join_one_master() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let (addr, hits) = counting_server();
+    setup(dir, addr);
+    let port = free_port();
+    let master = locusta_master(
+        dir,
+        &[
+            "--master-bind-port",
+            &port.to_string(),
+            "--expect-workers",
+            "2",
+            "-u",
+            "4",
+            "-r",
+            "4",
+            "-t",
+            "3",
+            "--csv",
+            "m",
+            "--only-summary",
+        ],
+    );
+    let workers = locusta_worker(dir, port, "workers", &["--processes", "2"]);
+    let code = wait_for(master, Duration::from_secs(30), dir, "master");
+    let master_log = log(dir, "master");
+    assert_eq!(code, 1, "{master_log}");
+    assert_eq!(
+        wait_for(workers, Duration::from_secs(10), dir, "workers"),
+        0,
+        "{}",
+        log(dir, "workers")
+    );
+    assert_eq!(
+        master_log.matches("reported as ready").count(),
+        2,
+        "{master_log}"
+    );
+    let (_, total) = counts(&dir.join("m_stats.csv"));
+    let served = hits.load(Ordering::SeqCst);
+    assert!(
+        total > 20 && total <= served && served - total <= 4,
         "master counted {total}, server answered {served}"
     );
 }
