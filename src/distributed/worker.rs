@@ -272,6 +272,7 @@ impl Worker {
         match message.kind.as_str() {
             "ack" => {
                 self.joined = true;
+                self.join_attempts = 0;
                 let index = rmpv::ext::from_value::<Ack>(message.data)
                     .map(|a| a.index)
                     .unwrap_or(0);
