@@ -184,7 +184,8 @@ pub struct WireEntry {
     pub num_reqs_per_sec: BTreeMap<i64, u64>,
     pub num_fail_per_sec: BTreeMap<i64, u64>,
     /// locusta's own addition, ignored by Python (unknown keys are): every response time in
-    /// microseconds as `[[us, count], ...]`, so a locusta master's percentiles stay exact.
+    /// microseconds (three significant digits) as `[[us, count], ...]`, so a locusta master's
+    /// percentiles keep the precision of a local run's histograms.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub locusta_us: Option<Vec<(u32, u32)>>,
 }

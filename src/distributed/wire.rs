@@ -55,11 +55,21 @@ fn add(entry: &mut WireEntry, d: &Drained, samples: &mut Vec<u32>) {
     }
 }
 
-/// Sorted, run-length encoded microseconds.
+/// Three significant digits of microseconds (the precision of the master's histograms), so
+/// a report holds at most a few thousand distinct values however many requests it covers.
+fn three_digits(us: u32) -> u32 {
+    let mut scale = 1;
+    while us / scale >= 1000 {
+        scale *= 10;
+    }
+    us / scale * scale
+}
+
+/// Sorted, run-length encoded microseconds, to three significant digits.
 fn run_lengths(mut samples: Vec<u32>) -> Vec<(u32, u32)> {
     samples.sort_unstable();
     let mut out: Vec<(u32, u32)> = Vec::new();
-    for v in samples {
+    for v in samples.into_iter().map(three_digits) {
         match out.last_mut() {
             Some((last, n)) if *last == v => *n += 1,
             _ => out.push((v, 1)),
@@ -244,6 +254,16 @@ pub fn read_report(data: &Value) -> (Vec<Drained>, Option<BTreeMap<String, u64>>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn microseconds_travel_to_three_significant_digits() {
+        assert_eq!(three_digits(999), 999);
+        assert_eq!(three_digits(1234), 1230);
+        assert_eq!(three_digits(98_765), 98_700);
+        assert_eq!(three_digits(u32::MAX), 4_290_000_000);
+        let rl = run_lengths(vec![1234, 1239, 5, 1240]);
+        assert_eq!(rl, [(5, 1), (1230, 2), (1240, 1)]);
+    }
 
     #[test]
     fn buckets_follow_locusts_rounding() {
