@@ -14,7 +14,10 @@ every generator once, one after the other, so noise on this shared machine hits 
 - Locust FastHttpUser, the same request in Python;
 - locusta, the CisTrade scenario with every wait set to zero (login, captures, templates,
   cookies, 20 endpoints) against the demo target (`locusta demo --latency-scale 0`) on the
-  other core. Its ratio is to wrk's requests per CPU-second on nginx: the generator's cost.
+  other core. Its ratio is to wrk's requests per CPU-second on nginx: the generator's cost;
+- the HTTP clients alone (examples/client_ceiling.rs, a bare loop of GETs): reqwest as locusta
+  uses it, and hyper's HTTP/1 connections driven directly, so the table shows how much of
+  locusta's cost is the client's.
 
 Memory: 10, 1,000, 10,000 and 100,000 users, each making one request and then waiting 15 s,
 every user keeping the session cookie nginx sets in its own cookie jar. RSS is read once every user has made its request; KB per
@@ -71,8 +74,9 @@ def ensure_tools():
         log(f"installing Locust {LOCUST_VERSION} into {VENV}")
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
         subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", f"locust=={LOCUST_VERSION}"], check=True)
-    log("building locusta (release)")
+    log("building locusta and examples/client_ceiling (release)")
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "client_ceiling"], cwd=ROOT, check=True)
     if os.cpu_count() < 2:
         sys.exit("perf.py: needs two cores, one for the server and one for the generator")
 
@@ -164,6 +168,15 @@ def run_wrk(work, seconds):
     p50 = wrk_ms(re.search(r"^\s+50%\s+(\S+)$", out, re.M).group(1))
     p99 = wrk_ms(re.search(r"^\s+99%\s+(\S+)$", out, re.M).group(1))
     return dict(requests=requests, cpu=cpu, rss=rss, p50=p50, p99=p99)
+
+
+def run_ceiling(work, mode, seconds):
+    """The HTTP client alone (examples/client_ceiling.rs): reqwest as locusta configures it, or
+    hyper's HTTP/1 connections driven directly; a bare loop without scenario or statistics."""
+    exe = ROOT / "target" / "release" / "examples" / "client_ceiling"
+    out, cpu, rss = timed([str(exe), mode, f"http://127.0.0.1:{NGINX_PORT}/", str(USERS), str(seconds)], work, seconds + 30)
+    m = re.search(r"requests (\d+) p50_us (\d+) p99_us (\d+)", out)
+    return dict(requests=int(m.group(1)), cpu=cpu, rss=rss, p50=int(m.group(2)) / 1000, p99=int(m.group(3)) / 1000)
 
 
 def run_locusta(work, locusta, scenario, host, seconds, users=USERS, extra=()):
@@ -299,14 +312,16 @@ def main():
     one.write_text("users:\n  Api:\n    tasks:\n      - {get: /, name: root}\n")
     cistrade = zero_wait_cistrade(work)
 
-    results = {"wrk": [], "locusta": [], "locust": [], "cistrade": []}
+    results = {"wrk": [], "locusta": [], "locust": [], "cistrade": [], "reqwest": [], "hyper": []}
     nginx = start_nginx(work)
     try:
         for r in range(args.rounds):
-            log(f"round {r + 1} of {args.rounds}: wrk, locusta, Locust FastHttpUser ({args.seconds} s each)")
+            log(f"round {r + 1} of {args.rounds}: wrk, locusta, Locust FastHttpUser, the clients alone ({args.seconds} s each)")
             results["wrk"].append(run_wrk(work, args.seconds))
             results["locusta"].append(run_locusta(work, locusta, one, f"http://127.0.0.1:{NGINX_PORT}", args.seconds))
             results["locust"].append(run_locust(work, args.seconds))
+            results["reqwest"].append(run_ceiling(work, "reqwest", args.seconds))
+            results["hyper"].append(run_ceiling(work, "hyper", args.seconds))
         log("memory: 10 to {:,} waiting users".format(args.max_users))
         memory = []
         for users in [10, 1000, 10000, 100000]:
@@ -338,8 +353,10 @@ def main():
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     names = {"wrk": "wrk (nginx, one URL)", "locusta": "locusta, one-request scenario",
-             "locust": f"Locust {LOCUST_VERSION} FastHttpUser", "cistrade": "locusta, CisTrade without waits (demo target)"}
-    for key in ["wrk", "locusta", "locust", "cistrade"]:
+             "locust": f"Locust {LOCUST_VERSION} FastHttpUser", "cistrade": "locusta, CisTrade without waits (demo target)",
+             "reqwest": "reqwest alone: bare loop, one shared pool (the client locusta uses)",
+             "hyper": "hyper HTTP/1 alone: bare loop, a connection per task"}
+    for key in ["wrk", "locusta", "locust", "cistrade", "reqwest", "hyper"]:
         rate = statistics.median(per_cpu[key])
         lines.append(
             f"| {names[key]} | {rate:,.0f} | {rate / wrk_rate:.2f} | {rate / locust_rate:.1f} | "

@@ -132,11 +132,14 @@ pub fn execute(settings: &Settings) -> i32 {
     let started = unix_now();
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let stats = Arc::new(Stats::new(workers * 2 + 2, started));
-    // Inside the runtime's context (the HTTP client may want it), but before the first log
-    // line: a run that cannot start says why and nothing else.
     if let Role::Master(options) = &settings.role {
         let users = match runtime.block_on(start_master(options, &scenario, &config, &stats)) {
-            Ok(master) => Users::Cluster(master),
+            Ok(master) => {
+                // The test starts now, not when the master began waiting for its workers:
+                // Locust's total rates count from here.
+                stats.reset();
+                Users::Cluster(master)
+            }
             Err(MasterFailure::Usage(e)) => return usage_failure(e),
             Err(MasterFailure::NoWorkers(e)) => {
                 console::to_stderr(&format!("locusta: error: {e}\n"));
@@ -145,6 +148,8 @@ pub fn execute(settings: &Settings) -> i32 {
         };
         return runtime.block_on(run_test(settings, scenario, config, users, stats, csv));
     }
+    // Inside the runtime's context (the HTTP client may want it), but before the first log
+    // line: a run that cannot start says why and nothing else.
     let runner = {
         let _context = runtime.enter();
         match Runner::new(scenario.clone(), &config, stats.clone()) {
