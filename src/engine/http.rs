@@ -1,21 +1,24 @@
-//! Sending one request the way Locust's `HttpUser` (python-requests) does, through one shared
-//! reqwest client.
+//! Sending one request the way Locust's `HttpUser` (python-requests) does: `http://` over
+//! locusta's own HTTP/1.1 path (`h1`, hyper's connection API), HTTPS, HTTP/2 and multipart
+//! bodies through one shared reqwest client.
 //!
-//! The client is shared, so connections are pooled across users and set-up costs are paid
-//! once; per-user state (cookies) lives with the user and is applied here. Redirects are
+//! Both pool their connections across users, so set-up costs are paid once; per-user state
+//! (cookies) lives with the user and is applied here. Redirects are
 //! followed here rather than by reqwest, because every hop may set cookies (a Django login
 //! answers `302` with its `sessionid`) and they must land in that user's jar.
 
-use std::error::Error as StdError;
 use std::time::Duration;
 
 use bytes::Bytes;
 use cookie_store::{CookieStore, RawCookie};
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http_body_util::BodyExt;
 use tokio::time::Instant;
 use url::Url;
 
+use super::errors::{self, Failure};
+use super::h1;
 use super::reuse;
 use crate::pyfmt;
 
@@ -50,6 +53,8 @@ impl Default for ClientOptions {
 #[derive(Clone)]
 pub struct HttpClient {
     client: reqwest::Client,
+    /// The HTTP/1.1 path for `http://` (see `h1`); `None` with HTTP/2 prior knowledge.
+    direct: Option<std::sync::Arc<h1::Http1Pool>>,
     /// Whether "Too many open files" has been explained yet (once a run is enough).
     explained_fd_limit: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
@@ -165,8 +170,16 @@ impl HttpClient {
             .no_proxy()
             .build()
             .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+        let direct = if options.http2_prior_knowledge {
+            None
+        } else {
+            Some(std::sync::Arc::new(h1::Http1Pool::new(
+                &options.user_agent,
+            )?))
+        };
         Ok(HttpClient {
             client,
+            direct,
             explained_fd_limit: Default::default(),
         })
     }
@@ -219,7 +232,7 @@ impl HttpClient {
         for _ in 0..=MAX_REDIRECTS {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
-                return Err(timeout_error(&url, timeout));
+                return Err(errors::timeout_error(&url, timeout));
             }
             // Built afresh for each attempt (a resend on a stale connection is rare), so the
             // common single attempt copies the headers once, as before.
@@ -242,19 +255,43 @@ impl HttpClient {
             // Every stale connection found is dropped from the pool, so this ends at the latest
             // with a new connection, whose failure is the server's.
             let mut stale_connections = 0;
+            let direct = self
+                .direct
+                .as_ref()
+                .filter(|_| h1::handles(&url) && !matches!(body, PreparedBody::Multipart(_)));
             let mut resp = loop {
-                match reuse::sent_on_pooled(request()?.send()).await {
-                    (Ok(resp), _) => break resp,
-                    (Err(e), true)
-                        if reuse::replayable(&method)
-                            && reuse::closed_before_response(&e)
-                            && stale_connections < reuse::MAX_STALE_CONNECTIONS =>
-                    {
-                        stale_connections += 1;
-                        tracing::debug!(target: "locusta.runners", "{url}: a kept-alive connection was closed as it was reused ({e}); sending again");
+                let (failed, pooled) = match direct {
+                    Some(pool) => {
+                        let mut hop_headers = headers.clone();
+                        add_cookies(&mut hop_headers, jar, &url);
+                        let bytes = match &body {
+                            PreparedBody::Bytes(b) => b.clone(),
+                            _ => Bytes::new(),
+                        };
+                        let sent = pool.send(method.clone(), &url, hop_headers, bytes);
+                        match tokio::time::timeout_at(deadline, sent).await {
+                            Err(_) => return Err(errors::timeout_error(&url, timeout)),
+                            Ok(Ok((response, lease))) => {
+                                break Answer::Direct(response, Some(lease));
+                            }
+                            Ok(Err(failure)) => (Failed::Direct(failure.error), failure.pooled),
+                        }
                     }
-                    (Err(e), _) => return Err(describe(&e, &url, timeout)),
+                    None => match reuse::sent_on_pooled(request()?.send()).await {
+                        (Ok(resp), _) => break Answer::Reqwest(resp),
+                        (Err(e), pooled) => (Failed::Reqwest(e), pooled),
+                    },
+                };
+                if pooled
+                    && reuse::replayable(&method)
+                    && reuse::closed_before_response(failed.failure())
+                    && stale_connections < reuse::MAX_STALE_CONNECTIONS
+                {
+                    stale_connections += 1;
+                    tracing::debug!(target: "locusta.runners", "{url}: a kept-alive connection was closed as it was reused ({}); sending again", failed.failure().error);
+                    continue;
                 }
+                return Err(errors::describe(failed.failure(), &url, timeout));
             };
             store_cookies(jar, resp.headers(), &url);
             let status = resp.status();
@@ -267,7 +304,7 @@ impl HttpClient {
                 follow_redirects && status.is_redirection() && status != StatusCode::NOT_MODIFIED;
             if let (true, Some(next)) = (redirect, location) {
                 // Read the (usually tiny) body so the connection goes back to the pool.
-                while let Ok(Some(_)) = resp.chunk().await {}
+                while let Ok(Some(_)) = resp.chunk(deadline).await {}
                 let to_get = match status {
                     StatusCode::SEE_OTHER => method != Method::HEAD,
                     StatusCode::FOUND | StatusCode::MOVED_PERMANENTLY => method == Method::POST,
@@ -289,7 +326,7 @@ impl HttpClient {
             let expected = resp.content_length();
             let mut kept: Vec<u8> = Vec::new();
             loop {
-                match resp.chunk().await {
+                match resp.chunk(deadline).await {
                     Ok(Some(chunk)) => {
                         *received += chunk.len() as u64;
                         if keep_body && kept.len() < MAX_KEPT_BODY {
@@ -298,7 +335,16 @@ impl HttpClient {
                         }
                     }
                     Ok(None) => break,
-                    Err(e) => return Err(body_error(&e, &url, timeout, *received, expected)),
+                    Err(Failed::TimedOut) => return Err(errors::timeout_error(&url, timeout)),
+                    Err(e) => {
+                        return Err(errors::body_error(
+                            e.failure(),
+                            &url,
+                            timeout,
+                            *received,
+                            expected,
+                        ));
+                    }
                 }
             }
             return Ok(Response {
@@ -313,6 +359,97 @@ impl HttpClient {
             "TooManyRedirects",
             &format!("Exceeded {MAX_REDIRECTS} redirects."),
         )))
+    }
+}
+
+/// A response from either client, its body still to read.
+enum Answer<'a> {
+    Reqwest(reqwest::Response),
+    /// The lease goes back to the pool when the body has been read to its end.
+    Direct(http::Response<hyper::body::Incoming>, Option<h1::Lease<'a>>),
+}
+
+/// A failure from either client.
+enum Failed {
+    Reqwest(reqwest::Error),
+    Direct(Box<dyn std::error::Error + Send + Sync>),
+    /// The deadline passed while the direct path waited.
+    TimedOut,
+}
+
+/// Stands in for the error of a deadline that passed.
+#[derive(Debug)]
+struct DeadlinePassed;
+
+impl std::fmt::Display for DeadlinePassed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("timed out")
+    }
+}
+
+impl std::error::Error for DeadlinePassed {}
+
+impl Failed {
+    fn failure(&self) -> Failure<'_> {
+        match self {
+            Failed::Reqwest(e) => Failure::of_reqwest(e),
+            Failed::Direct(e) => Failure::of(e.as_ref()),
+            Failed::TimedOut => Failure {
+                error: &DeadlinePassed,
+                timed_out: true,
+                in_body: false,
+            },
+        }
+    }
+}
+
+impl Answer<'_> {
+    fn status(&self) -> StatusCode {
+        match self {
+            Answer::Reqwest(r) => r.status(),
+            Answer::Direct(r, _) => r.status(),
+        }
+    }
+
+    fn headers(&self) -> &HeaderMap {
+        match self {
+            Answer::Reqwest(r) => r.headers(),
+            Answer::Direct(r, _) => r.headers(),
+        }
+    }
+
+    fn content_length(&self) -> Option<u64> {
+        match self {
+            Answer::Reqwest(r) => r.content_length(),
+            Answer::Direct(r, _) => hyper::body::Body::size_hint(r.body()).exact(),
+        }
+    }
+
+    /// The next piece of the body; `None` at its end (when a direct connection goes back to
+    /// the pool).
+    async fn chunk(&mut self, deadline: Instant) -> Result<Option<Bytes>, Failed> {
+        match self {
+            Answer::Reqwest(r) => r.chunk().await.map_err(Failed::Reqwest),
+            Answer::Direct(r, lease) => loop {
+                let frame = tokio::time::timeout_at(deadline, r.body_mut().frame())
+                    .await
+                    .map_err(|_| Failed::TimedOut)?;
+                match frame {
+                    None => {
+                        if let Some(lease) = lease.take() {
+                            lease.release();
+                        }
+                        return Ok(None);
+                    }
+                    Some(Err(e)) => return Err(Failed::Direct(e.into())),
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            return Ok(Some(data));
+                        }
+                    }
+                }
+            },
+        }
     }
 }
 
@@ -346,205 +483,4 @@ fn store_cookies(jar: &mut CookieStore, headers: &HeaderMap, url: &Url) {
         .filter_map(|v| v.to_str().ok())
         .filter_map(|s| RawCookie::parse(s.to_string()).ok());
     jar.store_response_cookies(cookies, url);
-}
-
-fn pool_name(url: &Url) -> &'static str {
-    if url.scheme() == "https" {
-        "HTTPSConnectionPool"
-    } else {
-        "HTTPConnectionPool"
-    }
-}
-
-/// python-requests' words for a request that ran out of time.
-fn timeout_error(url: &Url, timeout: Duration) -> TransportError {
-    let inner = format!(
-        "{}(host={}, port={}): Read timed out. (read timeout={})",
-        pool_name(url),
-        pyfmt::str_repr(url.host_str().unwrap_or_default()),
-        url.port_or_known_default().unwrap_or(0),
-        pyfmt::int_or_float(timeout.as_secs_f64())
-    );
-    TransportError(format!(
-        "ReadTimeout({})",
-        pyfmt::exception("ReadTimeoutError", &inner)
-    ))
-}
-
-/// The Python exception class for an errno, as `OSError.__new__` picks it.
-fn python_os_error_class(errno: i32) -> &'static str {
-    match errno {
-        libc::ECONNREFUSED => "ConnectionRefusedError",
-        libc::ECONNRESET => "ConnectionResetError",
-        libc::ECONNABORTED => "ConnectionAbortedError",
-        libc::EPIPE => "BrokenPipeError",
-        libc::ETIMEDOUT => "TimeoutError",
-        _ => "OSError",
-    }
-}
-
-/// `ConnectionRefusedError(111, 'Connection refused')`.
-fn os_error_repr(errno: i32) -> String {
-    let text = std::io::Error::from_raw_os_error(errno).to_string();
-    let text = text.split(" (os error").next().unwrap_or(&text);
-    format!(
-        "{}({errno}, {})",
-        python_os_error_class(errno),
-        pyfmt::str_repr(text)
-    )
-}
-
-fn gai_error_repr(message: &str) -> String {
-    // getaddrinfo's messages and codes on Linux (glibc), as Python's socket.gaierror shows them.
-    let code = match message {
-        m if m.contains("Name or service not known") => -2,
-        m if m.contains("Temporary failure in name resolution") => -3,
-        m if m.contains("No address associated with hostname") => -5,
-        _ => -2,
-    };
-    let text = message.rsplit(": ").next().unwrap_or(message);
-    format!("gaierror({code}, {})", pyfmt::str_repr(text))
-}
-
-/// Turns a reqwest error into the exception text python-requests would have recorded:
-/// Locust unwraps connection errors down to the operating system's error, so do we.
-fn describe(err: &reqwest::Error, url: &Url, timeout: Duration) -> TransportError {
-    if err.is_timeout() {
-        return timeout_error(url, timeout);
-    }
-    let mut innermost_text = err.to_string();
-    for e in causes(err) {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if let Some(errno) = io.raw_os_error() {
-                return TransportError(os_error_repr(errno));
-            }
-            let text = io.to_string();
-            if text.contains("failed to lookup address information") {
-                return TransportError(gai_error_repr(&text));
-            }
-            if io.kind() == std::io::ErrorKind::UnexpectedEof {
-                return TransportError(remote_disconnected());
-            }
-        }
-        if let Some(h) = e.downcast_ref::<hyper::Error>() {
-            if h.is_incomplete_message() {
-                return TransportError(remote_disconnected());
-            }
-            if h.is_parse() {
-                return TransportError(pyfmt::exception("BadStatusLine", &h.to_string()));
-            }
-        }
-        innermost_text = e.to_string();
-    }
-    if innermost_text.contains("certificate") || innermost_text.to_ascii_lowercase().contains("tls")
-    {
-        return TransportError(pyfmt::exception("SSLError", &innermost_text));
-    }
-    if err.is_body() || err.is_decode() {
-        return TransportError(format!(
-            "ChunkedEncodingError({})",
-            pyfmt::exception(
-                "ProtocolError",
-                &format!("Connection broken: {innermost_text}")
-            )
-        ));
-    }
-    TransportError(pyfmt::exception("ConnectionError", &innermost_text))
-}
-
-/// `err` and the errors beneath it, outermost first: reqwest wraps hyper's, which wraps the
-/// operating system's.
-pub(super) fn causes<'a>(
-    err: &'a (dyn StdError + 'static),
-) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
-    std::iter::successors(Some(err), |&e| e.source())
-}
-
-/// The operating system's error number behind `err`, if any.
-fn os_errno(err: &reqwest::Error) -> Option<i32> {
-    causes(err).find_map(|e| {
-        e.downcast_ref::<std::io::Error>()
-            .and_then(std::io::Error::raw_os_error)
-    })
-}
-
-/// Whether the connection ended before the response did.
-fn ended_early(err: &reqwest::Error) -> bool {
-    causes(err).any(|e| {
-        e.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof)
-            || e.downcast_ref::<hyper::Error>()
-                .is_some_and(hyper::Error::is_incomplete_message)
-    })
-}
-
-/// A failure while the body arrived, after a good status line and headers: python-requests
-/// raises `ChunkedEncodingError` around urllib3's `ProtocolError`, whatever the framing, e.g.
-/// `ChunkedEncodingError(ProtocolError('Connection broken: IncompleteRead(1000 bytes read,
-/// 99000 more expected)', IncompleteRead(1000 bytes read, 99000 more expected)))`.
-fn body_error(
-    err: &reqwest::Error,
-    url: &Url,
-    timeout: Duration,
-    read: u64,
-    expected: Option<u64>,
-) -> TransportError {
-    if err.is_timeout() {
-        return timeout_error(url, timeout);
-    }
-    let cause = if let Some(errno) = os_errno(err) {
-        os_error_repr(errno)
-    } else if ended_early(err) {
-        match expected {
-            Some(len) => format!(
-                "IncompleteRead({read} bytes read, {} more expected)",
-                len.saturating_sub(read)
-            ),
-            None => format!("IncompleteRead({read} bytes read)"),
-        }
-    } else {
-        return describe(err, url, timeout);
-    };
-    TransportError(format!(
-        "ChunkedEncodingError(ProtocolError({}, {cause}))",
-        pyfmt::str_repr(&format!("Connection broken: {cause}"))
-    ))
-}
-
-fn remote_disconnected() -> String {
-    pyfmt::exception(
-        "RemoteDisconnected",
-        "Remote end closed connection without response",
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn os_errors_read_like_python() {
-        assert_eq!(
-            os_error_repr(111),
-            "ConnectionRefusedError(111, 'Connection refused')"
-        );
-        assert_eq!(
-            os_error_repr(104),
-            "ConnectionResetError(104, 'Connection reset by peer')"
-        );
-        assert_eq!(os_error_repr(113), "OSError(113, 'No route to host')");
-        assert_eq!(
-            gai_error_repr("failed to lookup address information: Name or service not known"),
-            "gaierror(-2, 'Name or service not known')"
-        );
-    }
-
-    #[test]
-    fn timeouts_read_like_python_requests() {
-        let url = Url::parse("http://127.0.0.1:8765/slow").unwrap();
-        assert_eq!(
-            timeout_error(&url, Duration::from_millis(50)).0,
-            "ReadTimeout(ReadTimeoutError(\"HTTPConnectionPool(host='127.0.0.1', port=8765): Read timed out. (read timeout=0.05)\"))"
-        );
-    }
 }

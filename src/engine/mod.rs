@@ -6,6 +6,8 @@
 mod capture;
 mod checks;
 pub mod dispatch;
+mod errors;
+mod h1;
 pub mod http;
 mod iterations;
 mod reuse;

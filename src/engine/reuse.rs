@@ -10,8 +10,9 @@
 //!
 //! So, as Go does: a request that failed before any byte of a response, on a connection taken
 //! from the pool, is sent again when repeating it is safe (GET, HEAD, OPTIONS, TRACE), until it
-//! gets an answer or fails on a new connection. Whether the connection came from the pool is
-//! known by counting the connections completed inside the request's own task: hyper-util races
+//! gets an answer or fails on a new connection. On the `http://` path the pool is locusta's own
+//! (`h1`), which knows. Through reqwest, whether the connection came from the pool is known by
+//! counting the connections completed inside the request's own task: hyper-util races
 //! a new connect against the pool, and when the pool wins, the connect finishes in a task of its
 //! own (where nothing is counted). Counting connects started instead would call a request on a
 //! pooled connection "new" whenever the pool was empty for a moment, and miss the resend.
@@ -21,7 +22,7 @@ use std::future::Future;
 
 use http::Method;
 
-use super::http::causes;
+use super::errors::{Failure, causes};
 
 tokio::task_local! {
     static CONNECTS: Cell<u32>;
@@ -58,11 +59,11 @@ pub fn replayable(method: &Method) -> bool {
 
 /// Whether `err` is the connection going away before the response began: closed without a
 /// word, reset, or a broken pipe while writing. Timeouts and everything else are real failures.
-pub fn closed_before_response(err: &reqwest::Error) -> bool {
-    if err.is_timeout() {
+pub fn closed_before_response(failure: Failure<'_>) -> bool {
+    if failure.timed_out {
         return false;
     }
-    for e in causes(err) {
+    for e in causes(failure.error) {
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
             use std::io::ErrorKind::*;
             return matches!(

@@ -1,0 +1,319 @@
+//! locusta's own HTTP/1.1 path for `http://` targets: hyper's connection API and a plain pool
+//! of idle connections shared by every user.
+//!
+//! reqwest's pooled client is the ceiling of a no-wait run: in a bare loop with nothing else
+//! it makes 0.52 of wrk's requests per CPU-second, hyper's connections driven directly 0.83
+//! (`examples/client_ceiling.rs`, run by `bench/perf.py`). The difference is reqwest's
+//! per-request machinery: client and connector clones, a pool checkout racing a connect, a
+//! channel to each connection's task. Here a request takes an idle connection (the most
+//! recently used, still warm) or opens one, and gives it back once its body has been read.
+//! HTTPS, HTTP/2 and multipart bodies still go through reqwest.
+//!
+//! Because the pool is ours, whether a connection was reused is simply known, which is what
+//! the resend of a request that met a connection the server had just closed needs (`reuse`).
+
+use std::collections::HashMap;
+use std::error::Error as StdError;
+
+use base64::prelude::{BASE64_STANDARD, Engine as _};
+use bytes::Bytes;
+use http::header::{ACCEPT, AUTHORIZATION, HOST, USER_AGENT};
+use http::{HeaderMap, HeaderValue, Method, Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use parking_lot::Mutex;
+use percent_encoding::percent_decode_str;
+use url::{Host, Position, Url};
+
+type Sender = SendRequest<Full<Bytes>>;
+
+/// (host, port): connections are reused only for the same address.
+type Key = (String, u16);
+
+/// What a send failed with: the error (an `io::Error` from connecting, or hyper's), and
+/// whether the connection came from the pool.
+pub struct SendFailure {
+    pub error: Box<dyn StdError + Send + Sync>,
+    pub pooled: bool,
+}
+
+pub struct Http1Pool {
+    idle: Mutex<HashMap<Key, Vec<Sender>>>,
+    user_agent: HeaderValue,
+}
+
+/// A connection in use; [`Lease::release`] gives it back once the response has been read to
+/// its end. Dropped otherwise, it closes.
+pub struct Lease<'a> {
+    pool: &'a Http1Pool,
+    key: Key,
+    sender: Sender,
+}
+
+impl Lease<'_> {
+    pub fn release(self) {
+        if !self.sender.is_closed() {
+            self.pool
+                .idle
+                .lock()
+                .entry(self.key)
+                .or_default()
+                .push(self.sender);
+        }
+    }
+}
+
+/// Whether a request can take this path.
+pub fn handles(url: &Url) -> bool {
+    url.scheme() == "http"
+}
+
+impl Http1Pool {
+    pub fn new(user_agent: &str) -> Result<Http1Pool, String> {
+        Ok(Http1Pool {
+            idle: Mutex::new(HashMap::new()),
+            user_agent: HeaderValue::from_str(user_agent)
+                .map_err(|e| format!("bad user agent: {e}"))?,
+        })
+    }
+
+    fn checkout(&self, key: &Key) -> Option<Sender> {
+        let mut idle = self.idle.lock();
+        let senders = idle.get_mut(key)?;
+        while let Some(sender) = senders.pop() {
+            if !sender.is_closed() {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    /// Sends one request (no redirects, no cookies: the caller does those) and returns the
+    /// response with its body still to read.
+    pub async fn send(
+        &self,
+        method: Method,
+        url: &Url,
+        mut headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<(Response<Incoming>, Lease<'_>), SendFailure> {
+        let port = url.port_or_known_default().unwrap_or(80);
+        let host = url.host_str().unwrap_or_default();
+        let key: Key = (host.to_string(), port);
+        if !headers.contains_key(HOST) {
+            let value = match url.port() {
+                Some(p) => format!("{host}:{p}"),
+                None => host.to_string(),
+            };
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.insert(HOST, v);
+            }
+        }
+        if !headers.contains_key(USER_AGENT) {
+            headers.insert(USER_AGENT, self.user_agent.clone());
+        }
+        if !headers.contains_key(ACCEPT) {
+            headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
+        }
+        // `http://user:secret@host/`: Basic auth, as python-requests and reqwest send it.
+        if !url.username().is_empty() && !headers.contains_key(AUTHORIZATION) {
+            let decode = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
+            let pair = format!(
+                "{}:{}",
+                decode(url.username()),
+                decode(url.password().unwrap_or(""))
+            );
+            let value = format!("Basic {}", BASE64_STANDARD.encode(pair));
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.insert(AUTHORIZATION, v);
+            }
+        }
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = method;
+        *request.uri_mut() = url[Position::BeforePath..Position::AfterQuery]
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| SendFailure {
+                error: e.into(),
+                pooled: false,
+            })?;
+        *request.headers_mut() = headers;
+
+        // An idle connection that turns out closed before anything was sent on it is simply
+        // dropped, whatever the method: the request has not left yet.
+        let mut sender = loop {
+            match self.checkout(&key) {
+                Some(mut s) => {
+                    if s.ready().await.is_ok() {
+                        break Some(s);
+                    }
+                }
+                None => break None,
+            }
+        };
+        let pooled = sender.is_some();
+        let mut sender = match sender.take() {
+            Some(s) => s,
+            None => {
+                let mut s = self.connect(url, port).await?;
+                s.ready().await.map_err(|e| SendFailure {
+                    error: e.into(),
+                    pooled: false,
+                })?;
+                s
+            }
+        };
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| SendFailure {
+                error: e.into(),
+                pooled,
+            })?;
+        Ok((
+            response,
+            Lease {
+                pool: self,
+                key,
+                sender,
+            },
+        ))
+    }
+
+    async fn connect(&self, url: &Url, port: u16) -> Result<Sender, SendFailure> {
+        let io_failure = |e: std::io::Error| SendFailure {
+            error: e.into(),
+            pooled: false,
+        };
+        let stream = match url.host() {
+            Some(Host::Ipv4(ip)) => tokio::net::TcpStream::connect((ip, port)).await,
+            Some(Host::Ipv6(ip)) => tokio::net::TcpStream::connect((ip, port)).await,
+            Some(Host::Domain(name)) => tokio::net::TcpStream::connect((name, port)).await,
+            None => Err(std::io::Error::other("the URL has no host")),
+        }
+        .map_err(io_failure)?;
+        stream.set_nodelay(true).map_err(io_failure)?;
+        let (sender, connection) =
+            http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(|e| SendFailure {
+                    error: e.into(),
+                    pooled: false,
+                })?;
+        // The connection's own task reads and writes; it ends when the server closes it or
+        // when its last sender is dropped.
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(sender)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use http_body_util::BodyExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A keep-alive HTTP/1.1 server on 127.0.0.1 that counts its connections and answers
+    /// every request with the request's head as the body.
+    async fn echo_server() -> (u16, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                            match socket.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                            continue;
+                        };
+                        let head: Vec<u8> = buf.drain(..end + 4).collect();
+                        let reply =
+                            format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", head.len());
+                        let mut out = reply.into_bytes();
+                        out.extend_from_slice(&head);
+                        if socket.write_all(&out).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (port, accepted)
+    }
+
+    async fn get(pool: &Http1Pool, url: &str) -> String {
+        let url = Url::parse(url).unwrap();
+        let (response, lease) = pool
+            .send(Method::GET, &url, HeaderMap::new(), Bytes::new())
+            .await
+            .ok()
+            .expect("sent");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        lease.release();
+        String::from_utf8(body.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn requests_reuse_one_kept_alive_connection_and_say_who_they_are() {
+        let (port, accepted) = echo_server().await;
+        let pool = Http1Pool::new("locusta/test").unwrap();
+        let head = get(&pool, &format!("http://127.0.0.1:{port}/a?b=1")).await;
+        assert!(head.starts_with("GET /a?b=1 HTTP/1.1\r\n"), "{head}");
+        assert!(
+            head.contains(&format!("host: 127.0.0.1:{port}\r\n")),
+            "{head}"
+        );
+        assert!(head.contains("user-agent: locusta/test\r\n"), "{head}");
+        assert!(head.contains("accept: */*\r\n"), "{head}");
+        for _ in 0..3 {
+            get(&pool, &format!("http://127.0.0.1:{port}/")).await;
+        }
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            1,
+            "one connection, kept alive"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_connection_not_read_to_the_end_is_not_reused() {
+        let (port, accepted) = echo_server().await;
+        let pool = Http1Pool::new("locusta/test").unwrap();
+        let url = Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+        let (_response, lease) = pool
+            .send(Method::GET, &url, HeaderMap::new(), Bytes::new())
+            .await
+            .ok()
+            .expect("sent");
+        drop(lease);
+        get(&pool, url.as_str()).await;
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn credentials_in_the_url_become_basic_auth() {
+        let (port, _) = echo_server().await;
+        let pool = Http1Pool::new("locusta/test").unwrap();
+        let head = get(&pool, &format!("http://user:p%40ss@127.0.0.1:{port}/")).await;
+        // base64("user:p@ss")
+        assert!(
+            head.contains("authorization: Basic dXNlcjpwQHNz\r\n"),
+            "{head}"
+        );
+    }
+}
