@@ -16,8 +16,8 @@ every generator once, one after the other, so noise on this shared machine hits 
   cookies, 20 endpoints) against the demo target (`locusta demo --latency-scale 0`) on the
   other core. Its ratio is to wrk's requests per CPU-second on nginx: the generator's cost;
 - the HTTP clients alone (examples/client_ceiling.rs, a bare loop of GETs): reqwest as locusta
-  uses it, and hyper's HTTP/1 connections driven directly, so the table shows how much of
-  locusta's cost is the client's.
+  uses it for HTTPS, and hyper's HTTP/1 connections driven directly (what locusta's own
+  http:// path is built on), so the table shows how much of locusta's cost is the client's.
 
 Memory: 10, 1,000, 10,000 and 100,000 users, each making one request and then waiting 15 s,
 every user keeping the session cookie nginx sets in its own cookie jar. RSS is read once every user has made its request; KB per
@@ -354,7 +354,7 @@ def main():
     ]
     names = {"wrk": "wrk (nginx, one URL)", "locusta": "locusta, one-request scenario",
              "locust": f"Locust {LOCUST_VERSION} FastHttpUser", "cistrade": "locusta, CisTrade without waits (demo target)",
-             "reqwest": "reqwest alone: bare loop, one shared pool (the client locusta uses)",
+             "reqwest": "reqwest alone: bare loop, one shared pool (locusta's client for HTTPS)",
              "hyper": "hyper HTTP/1 alone: bare loop, a connection per task"}
     for key in ["wrk", "locusta", "locust", "cistrade", "reqwest", "hyper"]:
         rate = statistics.median(per_cpu[key])
