@@ -71,28 +71,37 @@ impl KlGenerator {
     }
 }
 
-/// The user types that can run: a weight or fixed count, and tasks left after `tags`.
+/// The user types that can run, with their task plans: a weight or fixed count, and tasks
+/// left after `tags` (a type without any is left out, with Locust's warning).
 pub fn runnable(
     scenario: &crate::scenario::Scenario,
     types: &[usize],
     tags: &crate::scenario::TagFilter,
-) -> Vec<DispatchType> {
-    types
-        .iter()
-        .filter_map(|&i| {
-            let u = &scenario.user_types[i];
-            let runs = (u.weight > 0.0 || u.fixed_count > 0)
-                && !crate::scenario::plan::build(scenario, i, tags)
-                    .tasks
-                    .is_empty();
-            runs.then(|| DispatchType {
-                index: i,
-                name: u.name.clone(),
-                weight: u.weight,
-                fixed_count: u.fixed_count,
-            })
-        })
-        .collect()
+) -> Vec<(DispatchType, crate::scenario::plan::UserPlan)> {
+    let mut out = Vec::new();
+    for &i in types {
+        let u = &scenario.user_types[i];
+        if u.weight <= 0.0 && u.fixed_count == 0 {
+            continue;
+        }
+        let plan = crate::scenario::plan::build(scenario, i, tags);
+        if plan.tasks.is_empty() {
+            tracing::warn!(
+                target: "locusta.main",
+                "{} had no tasks left after filtering, it will not be spawned",
+                u.name
+            );
+            continue;
+        }
+        let t = DispatchType {
+            index: i,
+            name: u.name.clone(),
+            weight: u.weight,
+            fixed_count: u.fixed_count,
+        };
+        out.push((t, plan));
+    }
+    out
 }
 
 /// Hands out user types for successive spawns. Its state carries across ramps in one run, as

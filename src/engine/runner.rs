@@ -15,7 +15,7 @@ use super::dispatch::{DispatchType, Dispatcher};
 use super::http::{ClientOptions, HttpClient};
 use super::iterations::IterationLimit;
 use super::user::{RunContext, VirtualUser, request_url};
-use crate::scenario::plan::{self, UserPlan};
+use crate::scenario::plan::UserPlan;
 use crate::scenario::{Scenario, TagFilter};
 use crate::stats::Stats;
 
@@ -94,20 +94,8 @@ impl Runner {
             .collect();
         let mut hosts = vec![None; scenario.user_types.len()];
         let mut dispatch = Vec::new();
-        for &i in &config.user_types {
-            let u = &scenario.user_types[i];
-            if u.weight <= 0.0 && u.fixed_count == 0 {
-                continue;
-            }
-            let plan = plan::build(&scenario, i, &config.tags);
-            if plan.tasks.is_empty() {
-                tracing::warn!(
-                    target: "locusta.main",
-                    "{} had no tasks left after filtering, it will not be spawned",
-                    u.name
-                );
-                continue;
-            }
+        for (t, plan) in super::dispatch::runnable(&scenario, &config.user_types, &config.tags) {
+            let (i, u) = (t.index, &scenario.user_types[t.index]);
             hosts[i] = config
                 .host
                 .clone()
@@ -121,12 +109,7 @@ impl Runner {
                 ));
             }
             plans[i] = plan;
-            dispatch.push(DispatchType {
-                index: i,
-                name: u.name.clone(),
-                weight: u.weight,
-                fixed_count: u.fixed_count,
-            });
+            dispatch.push(t);
         }
         if dispatch.is_empty() {
             return Err("There are no users with weight > 0 and tasks to run.".to_string());

@@ -111,7 +111,11 @@ pub async fn start_master(
     config: &RunConfig,
     stats: &Arc<Stats>,
 ) -> Result<Arc<Master>, MasterFailure> {
-    let types = crate::engine::dispatch::runnable(scenario, &config.user_types, &config.tags);
+    let types: Vec<_> =
+        crate::engine::dispatch::runnable(scenario, &config.user_types, &config.tags)
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
     if types.is_empty() {
         return Err(MasterFailure::Usage(
             "There are no users with weight > 0 and tasks to run.".to_string(),
