@@ -236,13 +236,17 @@ impl HttpClient {
             }
             // Built afresh for each attempt (a resend on a stale connection is rare), so the
             // common single attempt copies the headers once, as before.
+            // The step's headers and the user's cookies for this URL, per attempt.
+            let hop_headers = || {
+                let mut h = headers.clone();
+                add_cookies(&mut h, jar, &url);
+                h
+            };
             let request = || -> Result<reqwest::RequestBuilder, TransportError> {
-                let mut hop_headers = headers.clone();
-                add_cookies(&mut hop_headers, jar, &url);
                 let builder = self
                     .client
                     .request(method.clone(), url.clone())
-                    .headers(hop_headers)
+                    .headers(hop_headers())
                     .timeout(deadline.saturating_duration_since(Instant::now()));
                 Ok(match &body {
                     PreparedBody::None => builder,
@@ -262,13 +266,11 @@ impl HttpClient {
             let mut resp = loop {
                 let (failed, pooled) = match direct {
                     Some(pool) => {
-                        let mut hop_headers = headers.clone();
-                        add_cookies(&mut hop_headers, jar, &url);
                         let bytes = match &body {
                             PreparedBody::Bytes(b) => b.clone(),
                             _ => Bytes::new(),
                         };
-                        let sent = pool.send(method.clone(), &url, hop_headers, bytes);
+                        let sent = pool.send(method.clone(), &url, hop_headers(), bytes);
                         match tokio::time::timeout_at(deadline, sent).await {
                             Err(_) => return Err(errors::timeout_error(&url, timeout)),
                             Ok(Ok((response, lease))) => {
