@@ -87,8 +87,37 @@ class ApiUser(User):
         pass
 ";
 
-fn free_port() -> u16 {
-    closed_port()
+/// Waits (at most 20 s) until `name`'s log holds `needle` `count` times.
+fn wait_for_log(dir: &Path, name: &str, needle: &str, count: usize) {
+    let started = Instant::now();
+    while log(dir, name).matches(needle).count() < count {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no {count} × '{needle}' in {name}'s log:\n{}",
+            all_logs(dir)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn all_logs(dir: &Path) -> String {
+    let mut out = String::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "log") {
+            out += &format!("--- {}\n{}\n", path.display(), read(&path));
+        }
+    }
+    out
+}
+
+/// Every request the server answered is in the master's table, but for those still in flight
+/// when the workers were told to quit (at most one per user).
+fn assert_counted(total: u64, served: u64, users: u64) {
+    assert!(
+        total <= served && served - total <= users,
+        "master counted {total}, server answered {served}"
+    );
 }
 
 /// A process whose output goes to files in `dir` (a pipe nobody reads could fill and block it).
@@ -173,7 +202,7 @@ fn a_locust_master_runs_locusta_workers_and_reports_their_requests() {
     let dir = dir.path();
     let (addr, hits) = counting_server();
     setup(dir, addr);
-    let port = free_port();
+    let port = closed_port();
     let master = locust_master(
         &locust,
         dir,
@@ -224,12 +253,7 @@ fn a_locust_master_runs_locusta_workers_and_reports_their_requests() {
     assert_eq!(names, ["GET /a", "GET /fail"]);
     assert!(per.iter().all(|(_, _, n)| *n > 10), "{per:?}");
     assert_eq!(total, per.iter().map(|(_, _, n)| n).sum::<u64>());
-    // Every request the server answered is in the master's table, but for those still in
-    // flight when the workers were told to quit (at most one per user).
-    assert!(
-        total <= served && served - total <= 8,
-        "master counted {total}, server answered {served}"
-    );
+    assert_counted(total, served, 8);
     let failures = read(&dir.join("m_failures.csv"));
     assert!(
         failures.contains(
@@ -246,7 +270,7 @@ fn a_worker_joins_again_after_its_master_restarts() {
     let dir = dir.path();
     let (addr, _hits) = counting_server();
     setup(dir, addr);
-    let port = free_port();
+    let port = closed_port();
     let first = locust_master(
         &locust,
         dir,
@@ -256,15 +280,7 @@ fn a_worker_joins_again_after_its_master_restarts() {
     );
     let worker = locusta_worker(dir, port, "worker", &[]);
     // Let the first master start the test, then kill it without a word to its workers.
-    let started = Instant::now();
-    while !log(dir, "first").contains("All users spawned") {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "{}",
-            log(dir, "first")
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_log(dir, "first", "All users spawned", 1);
     let mut first = first;
     first.kill().unwrap();
     first.wait().unwrap();
@@ -404,7 +420,7 @@ fn a_locusta_master_runs_locusta_and_python_workers_and_merges_their_stats() {
     let (addr, hits) = counting_server();
     setup(dir, addr);
     write(dir, "http.py", HTTP_LOCUSTFILE);
-    let port = free_port().to_string();
+    let port = closed_port().to_string();
     let master = locusta_master(
         dir,
         &[
@@ -470,10 +486,7 @@ fn a_locusta_master_runs_locusta_and_python_workers_and_merges_their_stats() {
         "the Python worker's requests are in the table: {per:?}"
     );
     let served = hits.load(Ordering::SeqCst);
-    assert!(
-        total <= served && served - total <= 6,
-        "master counted {total}, server answered {served}"
-    );
+    assert_counted(total, served, 6);
     let failures = read(&dir.join("m_failures.csv"));
     assert!(failures.contains("GET,/fail"), "{failures}");
     assert!(read(&dir.join("m.html")).contains("/a"));
@@ -485,7 +498,7 @@ fn processes_runs_local_workers_under_one_master() {
     let dir = dir.path();
     let (addr, hits) = counting_server();
     setup(dir, addr);
-    let port = free_port().to_string();
+    let port = closed_port().to_string();
     let run = locusta(
         dir,
         &[
@@ -524,10 +537,8 @@ fn processes_runs_local_workers_under_one_master() {
     let median = &stats_row(&rows, "GET", "/a")[4];
     assert!(median.contains('.'), "median {median} looks bucketed");
     let served = hits.load(Ordering::SeqCst);
-    assert!(
-        total > 20 && total <= served && served - total <= 4,
-        "master counted {total}, server answered {served}"
-    );
+    assert!(total > 20, "master counted {total}");
+    assert_counted(total, served, 4);
 }
 
 #[test]
@@ -536,7 +547,7 @@ fn a_missing_worker_has_its_users_dealt_to_the_others() {
     let dir = dir.path();
     let (addr, _hits) = counting_server();
     setup(dir, addr);
-    let port = free_port();
+    let port = closed_port();
     let master = locusta_master(
         dir,
         &[
@@ -557,15 +568,7 @@ fn a_missing_worker_has_its_users_dealt_to_the_others() {
     );
     let mut doomed = locusta_worker(dir, port, "doomed", &[]);
     let survivor = locusta_worker(dir, port, "survivor", &[]);
-    let started = Instant::now();
-    while !log(dir, "master").contains("All users spawned") {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "{}",
-            log(dir, "master")
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_log(dir, "master", "All users spawned", 1);
     doomed.kill().unwrap();
     doomed.wait().unwrap();
     let code = wait_for(master, Duration::from_secs(40), dir, "master");
@@ -599,7 +602,7 @@ fn a_master_without_workers_gives_up_after_the_max_wait() {
     let dir = dir.path();
     let (addr, _) = counting_server();
     setup(dir, addr);
-    let port = free_port().to_string();
+    let port = closed_port().to_string();
     let run = locusta(
         dir,
         &[
@@ -673,8 +676,8 @@ fn a_worker_follows_stop_and_a_new_start_from_the_web_ui() {
     let dir = dir.path();
     let (addr, _hits) = counting_server();
     setup(dir, addr);
-    let port = free_port();
-    let web = free_port();
+    let port = closed_port();
+    let web = closed_port();
     let mut master = locust_master(
         &locust,
         dir,
@@ -693,18 +696,6 @@ fn a_worker_follows_stop_and_a_new_start_from_the_web_ui() {
         "master",
     );
     let worker = locusta_worker(dir, port, "worker", &[]);
-    let wait_log = |name: &str, needle: &str, count: usize| {
-        let started = Instant::now();
-        while log(dir, name).matches(needle).count() < count {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "no {count} × '{needle}' in\n{}\n--- worker\n{}",
-                log(dir, name),
-                log(dir, "worker")
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
     let post = |path: &str, form: &[(&str, &str)]| {
         let url = format!("http://127.0.0.1:{web}{path}");
         let body: Vec<String> = form.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -724,12 +715,12 @@ fn a_worker_follows_stop_and_a_new_start_from_the_web_ui() {
             );
         });
     };
-    wait_log("master", "All users spawned", 1);
+    wait_for_log(dir, "master", "All users spawned", 1);
     post("/stop", &[]);
     // client_stopped, then client_ready again: the master reports it ready a second time.
-    wait_log("master", "reported as ready", 2);
+    wait_for_log(dir, "master", "reported as ready", 2);
     post("/swarm", &[("user_count", "3"), ("spawn_rate", "3")]);
-    wait_log("master", "All users spawned", 2);
+    wait_for_log(dir, "master", "All users spawned", 2);
     // SIGTERM: the master quits its workers and exits.
     // SAFETY: kill() sends a signal to the child we started.
     unsafe { libc::kill(master.id() as i32, libc::SIGTERM) };
@@ -761,7 +752,7 @@ fn a_worker_exits_when_its_master_is_gone_for_good() {
     let dir = dir.path();
     let (addr, _hits) = counting_server();
     setup(dir, addr);
-    let port = free_port();
+    let port = closed_port();
     let mut master = locust_master(
         &locust,
         dir,
@@ -770,15 +761,7 @@ fn a_worker_exits_when_its_master_is_gone_for_good() {
         "master",
     );
     let worker = locusta_worker(dir, port, "worker", &["--master-timeout", "3"]);
-    let started = Instant::now();
-    while !log(dir, "master").contains("All users spawned") {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "{}",
-            log(dir, "master")
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_log(dir, "master", "All users spawned", 1);
     master.kill().unwrap();
     master.wait().unwrap();
     let killed = Instant::now();
@@ -799,7 +782,7 @@ fn an_interrupted_master_quits_its_workers_and_writes_every_file() {
     let dir = dir.path();
     let (addr, hits) = counting_server();
     setup(dir, addr);
-    let port = free_port();
+    let port = closed_port();
     let master = locusta_master(
         dir,
         &[
@@ -819,15 +802,7 @@ fn an_interrupted_master_quits_its_workers_and_writes_every_file() {
         ],
     );
     let worker = locusta_worker(dir, port, "worker", &[]);
-    let started = Instant::now();
-    while !log(dir, "master").contains("All users spawned") {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "{}",
-            log(dir, "master")
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_log(dir, "master", "All users spawned", 1);
     std::thread::sleep(Duration::from_millis(3500));
     // SAFETY: kill() sends a signal to the child we started.
     unsafe { libc::kill(master.id() as i32, libc::SIGINT) };
@@ -846,10 +821,8 @@ fn an_interrupted_master_quits_its_workers_and_writes_every_file() {
     }
     let (_, total) = counts(&dir.join("m_stats.csv"));
     let served = hits.load(Ordering::SeqCst);
-    assert!(
-        total > 0 && total <= served && served - total <= 2,
-        "master counted {total}, server answered {served}"
-    );
+    assert!(total > 0, "master counted {total}");
+    assert_counted(total, served, 2);
 }
 
 #[test]
@@ -858,7 +831,7 @@ fn worker_processes_join_one_master() {
     let dir = dir.path();
     let (addr, hits) = counting_server();
     setup(dir, addr);
-    let port = free_port();
+    let port = closed_port();
     let master = locusta_master(
         dir,
         &[
@@ -894,8 +867,99 @@ fn worker_processes_join_one_master() {
     );
     let (_, total) = counts(&dir.join("m_stats.csv"));
     let served = hits.load(Ordering::SeqCst);
-    assert!(
-        total > 20 && total <= served && served - total <= 4,
-        "master counted {total}, server answered {served}"
+    assert!(total > 20, "master counted {total}");
+    assert_counted(total, served, 4);
+}
+
+/// Locust's own variable names for the distributed options, which break its LOCUST_<NAME> rule.
+#[test]
+fn locusts_distributed_environment_variables_work() {
+    use locusta::cli::{self, Command as Parsed, Environment, Role};
+    let parse = |vars: &'static [(&'static str, &'static str)], args: &[&str]| {
+        let lookup = move |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        };
+        let env = Environment {
+            var: &lookup,
+            home: None,
+            cwd: std::env::temp_dir(),
+        };
+        let argv = std::iter::once("locusta").chain(args.iter().copied());
+        match cli::parse(argv.map(Into::into).collect(), &env) {
+            Ok(Parsed::Run(settings)) => Ok(settings.role),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e.0),
+        }
+    };
+    let worker = parse(
+        &[
+            ("LOCUST_MODE_WORKER", "true"),
+            ("LOCUST_MASTER_NODE_HOST", "10.0.0.5"),
+            ("LOCUST_MASTER_NODE_PORT", "6000"),
+        ],
+        &[],
     );
+    match worker {
+        Ok(Role::Worker(w)) => {
+            assert_eq!((w.master_host.as_str(), w.master_port), ("10.0.0.5", 6000))
+        }
+        other => panic!("{other:?}"),
+    }
+    match parse(
+        &[
+            ("LOCUST_MODE_MASTER", "true"),
+            ("LOCUST_EXPECT_WORKERS", "3"),
+        ],
+        &[],
+    ) {
+        Ok(Role::Master(m)) => assert_eq!((m.expect_workers, m.bind_port), (3, 5557)),
+        other => panic!("{other:?}"),
+    }
+    // --processes -1: one worker per core, and the master expects them all.
+    let cores = std::thread::available_parallelism().unwrap().get() as u64;
+    match parse(&[], &["--processes", "-1"]) {
+        Ok(Role::Master(m)) => assert_eq!((m.processes, m.expect_workers), (Some(cores), cores)),
+        other => panic!("{other:?}"),
+    }
+    let refused = parse(&[], &["--master", "--expect-workers", "0"]).unwrap_err();
+    assert!(
+        refused.contains("--expect-workers: must be at least 1"),
+        "{refused}"
+    );
+}
+
+#[test]
+fn a_worker_says_once_which_asked_for_type_it_lacks_and_runs_the_others() {
+    let Some(locust) = locust_bin() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let (addr, _hits) = counting_server();
+    setup(dir, addr);
+    // The master knows a third class that the worker's scenario does not define.
+    let extra = format!(
+        "{LOCUSTFILE}\n\nclass ExtraUser(User):\n    weight = 4\n    wait_time = constant(0.05)\n\n    @task\n    def x(self):\n        pass\n"
+    );
+    write(dir, "lf.py", &extra);
+    let port = closed_port();
+    let master = locust_master(
+        &locust,
+        dir,
+        port,
+        // Two ramp steps: two spawns that both ask for ExtraUsers.
+        &["--headless", "-u", "8", "-r", "4", "-t", "4", "--csv", "m"],
+        "master",
+    );
+    let worker = locusta_worker(dir, port, "worker", &[]);
+    assert_eq!(wait_for(master, Duration::from_secs(40), dir, "master"), 1);
+    assert_eq!(wait_for(worker, Duration::from_secs(10), dir, "worker"), 0);
+    let worker_log = log(dir, "worker");
+    assert_eq!(
+        worker_log.matches("users of type ExtraUser, which").count(),
+        1,
+        "{worker_log}"
+    );
+    let (per, _) = counts(&dir.join("m_stats.csv"));
+    assert!(per.iter().any(|(_, n, c)| n == "/a" && *c > 0), "{per:?}");
 }
