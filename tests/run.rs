@@ -479,6 +479,85 @@ fn run_time_uses_locusts_grammar_and_ends_the_run() {
 }
 
 #[cfg(unix)]
+/// On one core (taskset, a one-CPU container) the users run on a single-threaded runtime:
+/// the run must count, time out and stop on a signal exactly as on many cores.
+#[cfg(target_os = "linux")]
+#[test]
+fn on_one_core_a_run_counts_every_request_and_stops_on_time_and_on_signals() {
+    use std::os::unix::process::CommandExt;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let served = Arc::new(AtomicU64::new(0));
+    let counter = served.clone();
+    let addr = serve(Router::new().route(
+        "/item",
+        get(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async { "ok" }
+        }),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "s.yaml",
+        "users:\n  Api:\n    wait_time: {constant: 0.01}\n    tasks:\n      - {get: /item, name: item}\n",
+    );
+    let host = format!("http://{addr}");
+    let one_core = |cmd: &mut std::process::Command| {
+        // SAFETY: only sched_setaffinity, async-signal-safe, between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(0, &mut set);
+                if libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    };
+    let mut cmd = command(dir.path());
+    cmd.args([
+        "-f", "s.yaml", "-H", &host, "-u", "20", "-r", "20", "-t", "2s",
+    ])
+    .args(["--headless", "--only-summary", "--csv", "t"]);
+    one_core(&mut cmd);
+    let run = run_cmd(&mut cmd);
+    assert_eq!(run.code, 0, "{}", run.output());
+    assert!(
+        run.elapsed >= Duration::from_secs(2) && run.elapsed < Duration::from_secs(8),
+        "{:?}",
+        run.elapsed
+    );
+    let stats = csv_rows(&dir.path().join("t_stats.csv"));
+    let counted: u64 = stats_row(&stats, "GET", "item")[2].parse().unwrap();
+    assert!(counted > 100, "{stats:?}");
+    // The server may have answered requests that were in flight when the users were stopped.
+    let answered = served.load(Ordering::SeqCst);
+    assert!(
+        counted <= answered && answered - counted <= 20,
+        "counted {counted}, the server answered {answered}"
+    );
+
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let prefix = format!("s{signal}");
+        let mut cmd = command(dir.path());
+        cmd.args(["-f", "s.yaml", "-H", &host, "-u", "20", "-r", "20"])
+            .args(["--headless", "--only-summary", "--csv", &prefix]);
+        one_core(&mut cmd);
+        let started = std::time::Instant::now();
+        let child = cmd.spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        // SAFETY: sending a signal to the child we spawned.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let run = finish(child, started, Duration::from_secs(30));
+        assert_eq!(run.code, 0, "signal {signal}: {}", run.output());
+        let stats = csv_rows(&dir.path().join(format!("{prefix}_stats.csv")));
+        let total: u64 = stats.last().unwrap()[2].parse().unwrap();
+        assert!(total > 10, "signal {signal}: {stats:?}");
+    }
+}
+
 #[test]
 fn an_interrupted_run_still_writes_every_file_and_the_summary() {
     for signal in [libc::SIGINT, libc::SIGTERM] {

@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
+use std::sync::Arc;
 
 use base64::prelude::{BASE64_STANDARD, Engine as _};
 use bytes::Bytes;
@@ -29,8 +30,16 @@ use url::{Host, Position, Url};
 
 type Sender = SendRequest<Full<Bytes>>;
 
-/// (host, port): connections are reused only for the same address.
-type Key = (String, u16);
+/// `host[:port]` as the URL writes it (no default port): connections are reused only for
+/// the same address, and the same text is the Host header, so it is built once per origin.
+type Key = Arc<str>;
+
+/// One origin's idle connections, and its Host header.
+struct Origin {
+    key: Key,
+    idle: Vec<Sender>,
+    host: HeaderValue,
+}
 
 /// What a send failed with: the error (an `io::Error` from connecting, or hyper's), and
 /// whether the connection came from the pool.
@@ -40,7 +49,7 @@ pub struct SendFailure {
 }
 
 pub struct Http1Pool {
-    idle: Mutex<HashMap<Key, Vec<Sender>>>,
+    origins: Mutex<HashMap<Key, Origin>>,
     user_agent: HeaderValue,
 }
 
@@ -54,13 +63,10 @@ pub struct Lease<'a> {
 
 impl Lease<'_> {
     pub fn release(self) {
-        if !self.sender.is_closed() {
-            self.pool
-                .idle
-                .lock()
-                .entry(self.key)
-                .or_default()
-                .push(self.sender);
+        if !self.sender.is_closed()
+            && let Some(origin) = self.pool.origins.lock().get_mut(&self.key)
+        {
+            origin.idle.push(self.sender);
         }
     }
 }
@@ -73,21 +79,40 @@ pub fn handles(url: &Url) -> bool {
 impl Http1Pool {
     pub fn new(user_agent: &str) -> Result<Http1Pool, String> {
         Ok(Http1Pool {
-            idle: Mutex::new(HashMap::new()),
+            origins: Mutex::new(HashMap::new()),
             user_agent: HeaderValue::from_str(user_agent)
                 .map_err(|e| format!("bad user agent: {e}"))?,
         })
     }
 
-    fn checkout(&self, key: &Key) -> Option<Sender> {
-        let mut idle = self.idle.lock();
-        let senders = idle.get_mut(key)?;
-        while let Some(sender) = senders.pop() {
-            if !sender.is_closed() {
-                return Some(sender);
+    /// The origin's key and Host header, and its most recently used idle connection that is
+    /// still open. Found by the URL's text, so a request allocates nothing here.
+    fn checkout(&self, address: &str) -> Result<(Key, HeaderValue, Option<Sender>), SendFailure> {
+        let mut origins = self.origins.lock();
+        if !origins.contains_key(address) {
+            let host = HeaderValue::from_str(address).map_err(|e| SendFailure {
+                error: e.into(),
+                pooled: false,
+            })?;
+            let key: Key = address.into();
+            origins.insert(
+                key.clone(),
+                Origin {
+                    key,
+                    idle: Vec::new(),
+                    host,
+                },
+            );
+        }
+        let origin = origins.get_mut(address).expect("inserted above");
+        let mut sender = None;
+        while let Some(s) = origin.idle.pop() {
+            if !s.is_closed() {
+                sender = Some(s);
+                break;
             }
         }
-        None
+        Ok((origin.key.clone(), origin.host.clone(), sender))
     }
 
     /// Sends one request (no redirects, no cookies: the caller does those) and returns the
@@ -99,18 +124,9 @@ impl Http1Pool {
         mut headers: HeaderMap,
         body: Bytes,
     ) -> Result<(Response<Incoming>, Lease<'_>), SendFailure> {
-        let port = url.port_or_known_default().unwrap_or(80);
-        let host = url.host_str().unwrap_or_default();
-        let key: Key = (host.to_string(), port);
-        if !headers.contains_key(HOST) {
-            let value = match url.port() {
-                Some(p) => format!("{host}:{p}"),
-                None => host.to_string(),
-            };
-            if let Ok(v) = HeaderValue::from_str(&value) {
-                headers.insert(HOST, v);
-            }
-        }
+        let address = &url[Position::BeforeHost..Position::AfterPort];
+        let (key, host, mut idle) = self.checkout(address)?;
+        headers.entry(HOST).or_insert(host);
         if !headers.contains_key(USER_AGENT) {
             headers.insert(USER_AGENT, self.user_agent.clone());
         }
@@ -143,11 +159,12 @@ impl Http1Pool {
         // An idle connection that turns out closed before anything was sent on it is simply
         // dropped, whatever the method: the request has not left yet.
         let mut sender = loop {
-            match self.checkout(&key) {
+            match idle.take() {
                 Some(mut s) => {
                     if s.ready().await.is_ok() {
                         break Some(s);
                     }
+                    idle = self.checkout(address)?.2;
                 }
                 None => break None,
             }
@@ -156,6 +173,7 @@ impl Http1Pool {
         let mut sender = match sender.take() {
             Some(s) => s,
             None => {
+                let port = url.port_or_known_default().unwrap_or(80);
                 let mut s = self.connect(url, port).await?;
                 s.ready().await.map_err(|e| SendFailure {
                     error: e.into(),

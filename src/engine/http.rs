@@ -7,6 +7,7 @@
 //! followed here rather than by reqwest, because every hop may set cookies (a Django login
 //! answers `302` with its `sessionid`) and they must land in that user's jar.
 
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,7 +15,7 @@ use cookie_store::{CookieStore, RawCookie};
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use http_body_util::BodyExt;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 use url::Url;
 
 use super::errors::{self, Failure};
@@ -190,8 +191,13 @@ impl HttpClient {
     pub async fn send(&self, req: Prepared, jar: &mut CookieStore) -> Exchange {
         let start = Instant::now();
         let deadline = start + req.timeout;
+        // One timer for the whole exchange (every hop and the body), registered once.
+        let timer = tokio::time::sleep_until(deadline);
+        tokio::pin!(timer);
         let mut received = 0u64;
-        let result = self.send_inner(req, jar, deadline, &mut received).await;
+        let result = self
+            .send_inner(req, jar, deadline, timer, &mut received)
+            .await;
         if let Err(e) = &result
             && e.0.starts_with(&format!("OSError({}, ", libc::EMFILE))
             && !self
@@ -218,6 +224,7 @@ impl HttpClient {
         req: Prepared,
         jar: &mut CookieStore,
         deadline: Instant,
+        mut timer: Pin<&mut Sleep>,
         received: &mut u64,
     ) -> Result<Response, TransportError> {
         let Prepared {
@@ -271,12 +278,14 @@ impl HttpClient {
                             _ => Bytes::new(),
                         };
                         let sent = pool.send(method.clone(), &url, hop_headers(), bytes);
-                        match tokio::time::timeout_at(deadline, sent).await {
-                            Err(_) => return Err(errors::timeout_error(&url, timeout)),
-                            Ok(Ok((response, lease))) => {
-                                break Answer::Direct(response, Some(lease));
-                            }
-                            Ok(Err(failure)) => (Failed::Direct(failure.error), failure.pooled),
+                        let sent = tokio::select! {
+                            biased;
+                            sent = sent => sent,
+                            _ = timer.as_mut() => return Err(errors::timeout_error(&url, timeout)),
+                        };
+                        match sent {
+                            Ok((response, lease)) => break Answer::Direct(response, Some(lease)),
+                            Err(failure) => (Failed::Direct(failure.error), failure.pooled),
                         }
                     }
                     None => match reuse::sent_on_pooled(request()?.send()).await {
@@ -306,7 +315,7 @@ impl HttpClient {
                 follow_redirects && status.is_redirection() && status != StatusCode::NOT_MODIFIED;
             if let (true, Some(next)) = (redirect, location) {
                 // Read the (usually tiny) body so the connection goes back to the pool.
-                while let Ok(Some(_)) = resp.chunk(deadline).await {}
+                while let Ok(Some(_)) = resp.chunk(timer.as_mut()).await {}
                 let to_get = match status {
                     StatusCode::SEE_OTHER => method != Method::HEAD,
                     StatusCode::FOUND | StatusCode::MOVED_PERMANENTLY => method == Method::POST,
@@ -324,11 +333,11 @@ impl HttpClient {
                 url = next;
                 continue;
             }
-            let headers = resp.headers().clone();
+            let headers = resp.take_headers();
             let expected = resp.content_length();
             let mut kept: Vec<u8> = Vec::new();
             loop {
-                match resp.chunk(deadline).await {
+                match resp.chunk(timer.as_mut()).await {
                     Ok(Some(chunk)) => {
                         *received += chunk.len() as u64;
                         if keep_body && kept.len() < MAX_KEPT_BODY {
@@ -420,6 +429,14 @@ impl Answer<'_> {
         }
     }
 
+    /// The headers, moved out: the caller is done with the head once the body is read.
+    fn take_headers(&mut self) -> HeaderMap {
+        match self {
+            Answer::Reqwest(r) => std::mem::take(r.headers_mut()),
+            Answer::Direct(r, _) => std::mem::take(r.headers_mut()),
+        }
+    }
+
     fn content_length(&self) -> Option<u64> {
         match self {
             Answer::Reqwest(r) => r.content_length(),
@@ -429,13 +446,15 @@ impl Answer<'_> {
 
     /// The next piece of the body; `None` at its end (when a direct connection goes back to
     /// the pool).
-    async fn chunk(&mut self, deadline: Instant) -> Result<Option<Bytes>, Failed> {
+    async fn chunk(&mut self, mut timer: Pin<&mut Sleep>) -> Result<Option<Bytes>, Failed> {
         match self {
             Answer::Reqwest(r) => r.chunk().await.map_err(Failed::Reqwest),
             Answer::Direct(r, lease) => loop {
-                let frame = tokio::time::timeout_at(deadline, r.body_mut().frame())
-                    .await
-                    .map_err(|_| Failed::TimedOut)?;
+                let frame = tokio::select! {
+                    biased;
+                    frame = r.body_mut().frame() => frame,
+                    _ = timer.as_mut() => return Err(Failed::TimedOut),
+                };
                 match frame {
                     None => {
                         if let Some(lease) = lease.take() {

@@ -146,6 +146,12 @@ impl VirtualUser {
                 let _ = self.run_node(ctx, task).await;
             }
             let wait = next_wait(&wait_time, &mut self.rng, &mut self.pacer, Instant::now());
+            if wait.is_zero() {
+                // Without a wait, `stop` is seen at the top of the loop; a cancellation
+                // future per task would cost more than the request's own bookkeeping.
+                tokio::task::yield_now().await;
+                continue;
+            }
             tokio::select! {
                 biased;
                 _ = stop.cancelled() => return,

@@ -20,10 +20,7 @@ use crate::stats::Stats;
 /// `--worker`: runs the users a master asks for until it says quit. Exit code 1 when the
 /// master cannot be reached or goes silent, as Locust's worker does.
 pub fn run_worker(options: &WorkerOptions, scenario: Arc<Scenario>, config: RunConfig) -> i32 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::engine_runtime(super::cores()) {
         Ok(r) => r,
         Err(e) => return usage_failure(format!("cannot start the runtime: {e}")),
     };
