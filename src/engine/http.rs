@@ -450,10 +450,14 @@ impl Answer<'_> {
         match self {
             Answer::Reqwest(r) => r.chunk().await.map_err(Failed::Reqwest),
             Answer::Direct(r, lease) => loop {
-                let frame = tokio::select! {
-                    biased;
-                    frame = r.body_mut().frame() => frame,
-                    _ = timer.as_mut() => return Err(Failed::TimedOut),
+                let frame = match lease.as_mut() {
+                    Some(lease) => tokio::select! {
+                        biased;
+                        frame = lease.frame(r.body_mut()) => frame,
+                        _ = timer.as_mut() => return Err(Failed::TimedOut),
+                    },
+                    // Released: the body has ended.
+                    None => r.body_mut().frame().await,
                 };
                 match frame {
                     None => {
