@@ -30,6 +30,8 @@ use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
 use percent_encoding::percent_decode_str;
 use tokio::net::TcpStream;
+
+use super::loopback;
 use url::{Host, Position, Url};
 
 type Sender = SendRequest<Full<Bytes>>;
@@ -101,6 +103,8 @@ pub struct SendFailure {
 pub struct Http1Pool {
     origins: Mutex<HashMap<Key, Origin>>,
     user_agent: HeaderValue,
+    /// Where connections to a local target come from once 127.0.0.1 has no port left.
+    sources: loopback::Sources,
 }
 
 /// A connection in use; [`Lease::release`] gives it back once the response has been read to
@@ -141,6 +145,7 @@ impl Http1Pool {
             origins: Mutex::new(HashMap::new()),
             user_agent: HeaderValue::from_str(user_agent)
                 .map_err(|e| format!("bad user agent: {e}"))?,
+            sources: loopback::Sources::default(),
         })
     }
 
@@ -252,11 +257,24 @@ impl Http1Pool {
             error: e.into(),
             pooled: false,
         };
-        let stream = match url.host() {
-            Some(Host::Ipv4(ip)) => tokio::net::TcpStream::connect((ip, port)).await,
-            Some(Host::Ipv6(ip)) => tokio::net::TcpStream::connect((ip, port)).await,
-            Some(Host::Domain(name)) => tokio::net::TcpStream::connect((name, port)).await,
-            None => Err(std::io::Error::other("the URL has no host")),
+        let host = url
+            .host()
+            .ok_or_else(|| io_failure(std::io::Error::other("the URL has no host")))?;
+        let spread = match self.sources.spreading() {
+            true => loopback::loopback_v4(&host, port).await,
+            false => None,
+        };
+        let stream = match spread {
+            Some(dest) => self.sources.connect(dest).await,
+            None => match connect_to(&host, port).await {
+                Err(e) if loopback::out_of_ports(&e) => {
+                    match loopback::loopback_v4(&host, port).await {
+                        Some(dest) => self.sources.connect(dest).await,
+                        None => Err(e),
+                    }
+                }
+                other => other,
+            },
         }
         .map_err(io_failure)?;
         stream.set_nodelay(true).map_err(io_failure)?;
@@ -271,6 +289,14 @@ impl Http1Pool {
             sender,
             driver: Some(driver),
         }))
+    }
+}
+
+async fn connect_to(host: &Host<&str>, port: u16) -> std::io::Result<TcpStream> {
+    match *host {
+        Host::Ipv4(ip) => TcpStream::connect((ip, port)).await,
+        Host::Ipv6(ip) => TcpStream::connect((ip, port)).await,
+        Host::Domain(name) => TcpStream::connect((name, port)).await,
     }
 }
 

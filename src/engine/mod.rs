@@ -1,4 +1,5 @@
-//! The load engine: virtual users on a multi-thread tokio runtime, HTTP through reqwest.
+//! The load engine: virtual users on a tokio runtime, HTTP through locusta's own HTTP/1.1
+//! pool (`h1`, on hyper) for `http://` and reqwest for the rest.
 //!
 //! The engine records measurements into [`crate::stats`] and logs what Locust's runner logs;
 //! it never formats reports.
@@ -10,6 +11,7 @@ mod errors;
 mod h1;
 pub mod http;
 mod iterations;
+mod loopback;
 mod reuse;
 mod runner;
 pub mod shape;
