@@ -13,11 +13,19 @@ every generator once, one after the other, so noise on this shared machine hits 
 - locusta, a one-request YAML scenario;
 - Locust FastHttpUser, the same request in Python;
 - locusta, the CisTrade scenario with every wait set to zero (login, captures, templates,
-  cookies, 20 endpoints) against the demo target (`locusta demo --latency-scale 0`) on the
-  other core. Its ratio is to wrk's requests per CPU-second on nginx: the generator's cost;
+  cookies, 20 endpoints) against nginx answering every path with one small page that holds
+  what its captures and checks look for (CISTRADE_PAGE): the generator's cost of the scenario
+  machinery, as a ratio to wrk's requests per CPU-second;
+- the same scenario against the demo target (`locusta demo --latency-scale 0`) on the other
+  core, with its real pages (up to 389 KB, exports included): reading big bodies costs the
+  kernel more than anything else, so this row is for reference;
 - the HTTP clients alone (examples/client_ceiling.rs, a bare loop of GETs): reqwest as locusta
   uses it for HTTPS, and hyper's HTTP/1 connections driven directly (what locusta's own
   http:// path is built on), so the table shows how much of locusta's cost is the client's.
+
+Same load: wrk (a Lua `delay` of 10 ms) and locusta (`constant: 0.01`) each keep 50
+connections/users that wait 10 ms after every response; the p50 and p99 each reports, and the
+rate each reached.
 
 Memory: 10, 1,000, 10,000 and 100,000 users, each making one request and then waiting 15 s,
 every user keeping the session cookie nginx sets in its own cookie jar. RSS is read once every user has made its request; KB per
@@ -51,9 +59,26 @@ VENV = ROOT / "bench" / ".venv"
 LOCUST_VERSION = "2.47.0"
 NGINX_PORT = 18980
 DEMO_PORT = 18981
+PAGES_PORT = 18982
 GENERATOR_CPU = "0"
 SERVER_CPU = "1"
 USERS = 50
+# What nginx answers on every CisTrade path (PAGES_PORT): a small page holding everything the
+# scenario's captures and checks look for (a CSRF form field, links to a portfolio, a
+# counterparty and a custom field, the texts its checks expect), so every flow runs to its end
+# and the run measures the generator's scenario machinery rather than the transfer of large
+# bodies. /login/ also sets the session cookie.
+CISTRADE_PAGE = """<!doctype html><html><head><title>CisTrade</title></head><body>
+<form method="post"><input type="hidden" name="csrfmiddlewaretoken" value="Zm9vYmFyYmF6cXV4"></form>
+<table>
+<tr><td><a href="/portfolio/17/">Growth USD</a></td><td>ACTIVE</td></tr>
+<tr><td><a href="/portfolio/42/">Income EUR</a></td><td>PENDING</td></tr>
+<tr><td><a href="/reference-data/counterparty/7/">Northern Bank</a></td><td>US Dollar</td></tr>
+<tr><td><a href="/udf/5/">Risk rating</a></td><td>PORTFOLIO</td></tr>
+</table>
+<p>Load test portfolio. Reviewed by load test.</p>
+</body></html>
+"""
 
 
 def log(msg):
@@ -119,6 +144,15 @@ http {{
     location /session {{
       add_header Set-Cookie "sessionid=0123456789abcdef0123456789abcdef; Path=/; HttpOnly";
       return 200 "ok\\n";
+    }}
+  }}
+  server {{
+    listen 127.0.0.1:{PAGES_PORT} backlog=65535;
+    default_type text/html;
+    location / {{ return 200 '{CISTRADE_PAGE}'; }}
+    location /login/ {{
+      add_header Set-Cookie "sessionid=0123456789abcdef0123456789abcdef; Path=/; HttpOnly";
+      return 200 '{CISTRADE_PAGE}';
     }}
   }}
 }}
@@ -290,6 +324,26 @@ def idle_latency(work, locusta, seconds):
     return wrk_p50, p50, requests
 
 
+def paced(work, locusta, seconds):
+    """Latency at the same load: wrk and locusta each keep 50 connections/users that wait
+    10 ms after every response (wrk through a Lua `delay`), against the same idle nginx."""
+    script = work / "paced.lua"
+    script.write_text("function delay()\n  return 10\nend\n")
+    out, _, _ = timed(["wrk", "-t1", f"-c{USERS}", f"-d{seconds}s", "--latency", "-s", str(script),
+                       f"http://127.0.0.1:{NGINX_PORT}/"], work, seconds + 30)
+    wrk = dict(rate=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+               p50=wrk_ms(re.search(r"^\s+50%\s+(\S+)$", out, re.M).group(1)),
+               p99=wrk_ms(re.search(r"^\s+99%\s+(\S+)$", out, re.M).group(1)))
+    scenario = work / "paced.yaml"
+    scenario.write_text("users:\n  Api:\n    wait_time: {constant: 0.01}\n    tasks:\n      - {get: /, name: root}\n")
+    prefix = work / "paced"
+    timed([locusta, "-f", str(scenario), "-H", f"http://127.0.0.1:{NGINX_PORT}", "-u", str(USERS), "-r", str(USERS),
+           "-t", f"{seconds}s", "--headless", "--only-summary", "--csv", str(prefix)], work, seconds + 60)
+    agg = [r for r in csv.DictReader(open(f"{prefix}_stats.csv")) if r["Name"] == "Aggregated"][-1]
+    mine = dict(rate=float(agg["Requests/s"]), p50=float(agg["50%"]), p99=float(agg["99%"]))
+    return wrk, mine
+
+
 def median_of(results, key):
     return statistics.median(r[key] for r in results)
 
@@ -312,16 +366,23 @@ def main():
     one.write_text("users:\n  Api:\n    tasks:\n      - {get: /, name: root}\n")
     cistrade = zero_wait_cistrade(work)
 
-    results = {"wrk": [], "locusta": [], "locust": [], "cistrade": [], "reqwest": [], "hyper": []}
+    results = {"wrk": [], "locusta": [], "locust": [], "cistrade_pages": [], "cistrade": [], "reqwest": [], "hyper": []}
+    same_load = {"wrk": [], "locusta": []}
     nginx = start_nginx(work)
     try:
         for r in range(args.rounds):
-            log(f"round {r + 1} of {args.rounds}: wrk, locusta, Locust FastHttpUser, the clients alone ({args.seconds} s each)")
+            log(f"round {r + 1} of {args.rounds}: wrk, locusta, Locust FastHttpUser, CisTrade, the clients alone, "
+                f"then wrk and locusta at the same load ({args.seconds} s each)")
             results["wrk"].append(run_wrk(work, args.seconds))
             results["locusta"].append(run_locusta(work, locusta, one, f"http://127.0.0.1:{NGINX_PORT}", args.seconds))
             results["locust"].append(run_locust(work, args.seconds))
+            results["cistrade_pages"].append(
+                run_locusta(work, locusta, cistrade, f"http://127.0.0.1:{PAGES_PORT}", args.seconds))
             results["reqwest"].append(run_ceiling(work, "reqwest", args.seconds))
             results["hyper"].append(run_ceiling(work, "hyper", args.seconds))
+            wrk_paced, locusta_paced = paced(work, locusta, args.seconds)
+            same_load["wrk"].append(wrk_paced)
+            same_load["locusta"].append(locusta_paced)
         log("memory: 10 to {:,} waiting users".format(args.max_users))
         memory = []
         for users in [10, 1000, 10000, 100000]:
@@ -353,10 +414,12 @@ def main():
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     names = {"wrk": "wrk (nginx, one URL)", "locusta": "locusta, one-request scenario",
-             "locust": f"Locust {LOCUST_VERSION} FastHttpUser", "cistrade": "locusta, CisTrade without waits (demo target)",
+             "locust": f"Locust {LOCUST_VERSION} FastHttpUser",
+             "cistrade_pages": "locusta, CisTrade without waits (nginx, small pages)",
+             "cistrade": "locusta, CisTrade without waits (demo target, its real pages)",
              "reqwest": "reqwest alone: bare loop, one shared pool (locusta's client for HTTPS)",
              "hyper": "hyper HTTP/1 alone: bare loop, a connection per task"}
-    for key in ["wrk", "locusta", "locust", "cistrade", "reqwest", "hyper"]:
+    for key in ["wrk", "locusta", "locust", "cistrade_pages", "cistrade", "reqwest", "hyper"]:
         rate = statistics.median(per_cpu[key])
         lines.append(
             f"| {names[key]} | {rate:,.0f} | {rate / wrk_rate:.2f} | {rate / locust_rate:.1f} | "
@@ -367,6 +430,13 @@ def main():
     for users, rss, setup in memory:
         per_user = "" if users == base_users else f"{(rss - base_rss) * 1.024 / (users - base_users):.1f}"
         lines.append(f"| {users:,} | {rss / 1024:.0f} MB | {per_user} | {setup:.2f} s |")
+    w, m = same_load["wrk"], same_load["locusta"]
+    lines += ["", f"Same load ({USERS} connections/users, each waiting 10 ms after every response, nginx idle otherwise; "
+              f"medians of {args.rounds}):", "",
+              "| generator | requests/s | p50 | p99 |", "| --- | ---: | ---: | ---: |",
+              f"| wrk (Lua delay) | {median_of(w, 'rate'):,.0f} | {median_of(w, 'p50'):.3f} ms | {median_of(w, 'p99'):.3f} ms |",
+              f"| locusta (constant 0.01) | {median_of(m, 'rate'):,.0f} | {median_of(m, 'p50'):.3f} ms | "
+              f"{median_of(m, 'p99'):.3f} ms |"]
     lines += ["", f"p50 with 10,000 waiting users (locusta, {idle[2]:,} requests after the ramp): {idle[1]:.3f} ms; "
               f"one wrk connection on the idle server: {idle[0]:.3f} ms."]
     table = "\n".join(lines) + "\n"

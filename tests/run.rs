@@ -479,12 +479,78 @@ fn run_time_uses_locusts_grammar_and_ends_the_run() {
 }
 
 #[cfg(unix)]
+/// Runs the command on CPU 0 only, as `taskset -c 0` would.
+#[cfg(target_os = "linux")]
+fn on_one_core(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only sched_setaffinity, async-signal-safe, between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(0, &mut set);
+            if libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// 1,000 users started in one batch, each making one request and then waiting: they share
+/// the pool's connections instead of opening one each (on one core, where a batch started
+/// in one go would all be in flight at once).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_batch_of_users_shares_a_few_connections() {
+    use axum::extract::ConnectInfo;
+
+    let peers = Arc::new(Mutex::new(HashSet::new()));
+    let seen = peers.clone();
+    let app = Router::new().route(
+        "/item",
+        get(
+            move |ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>| {
+                seen.lock().unwrap().insert(peer);
+                async { "ok" }
+            },
+        ),
+    );
+    let addr = runtime().block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, service).await });
+        addr
+    });
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "s.yaml",
+        "users:\n  Api:\n    wait_time: {constant: 30}\n    tasks:\n      - {get: /item, name: item}\n",
+    );
+    let host = format!("http://{addr}");
+    let mut cmd = command(dir.path());
+    cmd.args([
+        "-f", "s.yaml", "-H", &host, "-u", "1000", "-r", "1000", "-t", "3s",
+    ])
+    .args(["--headless", "--only-summary", "--csv", "b"]);
+    on_one_core(&mut cmd);
+    let run = run_cmd(&mut cmd);
+    assert_eq!(run.code, 0, "{}", run.output());
+    let stats = csv_rows(&dir.path().join("b_stats.csv"));
+    assert_eq!(stats_row(&stats, "GET", "item")[2], "1000", "{stats:?}");
+    let connections = peers.lock().unwrap().len();
+    assert!(
+        connections <= 200,
+        "1,000 users opened {connections} connections"
+    );
+}
+
 /// On one core (taskset, a one-CPU container) the users run on a single-threaded runtime:
 /// the run must count, time out and stop on a signal exactly as on many cores.
 #[cfg(target_os = "linux")]
 #[test]
 fn on_one_core_a_run_counts_every_request_and_stops_on_time_and_on_signals() {
-    use std::os::unix::process::CommandExt;
     use std::sync::atomic::{AtomicU64, Ordering};
 
     let served = Arc::new(AtomicU64::new(0));
@@ -503,25 +569,12 @@ fn on_one_core_a_run_counts_every_request_and_stops_on_time_and_on_signals() {
         "users:\n  Api:\n    wait_time: {constant: 0.01}\n    tasks:\n      - {get: /item, name: item}\n",
     );
     let host = format!("http://{addr}");
-    let one_core = |cmd: &mut std::process::Command| {
-        // SAFETY: only sched_setaffinity, async-signal-safe, between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                let mut set: libc::cpu_set_t = std::mem::zeroed();
-                libc::CPU_SET(0, &mut set);
-                if libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-    };
     let mut cmd = command(dir.path());
     cmd.args([
         "-f", "s.yaml", "-H", &host, "-u", "20", "-r", "20", "-t", "2s",
     ])
     .args(["--headless", "--only-summary", "--csv", "t"]);
-    one_core(&mut cmd);
+    on_one_core(&mut cmd);
     let run = run_cmd(&mut cmd);
     assert_eq!(run.code, 0, "{}", run.output());
     assert!(
@@ -544,7 +597,7 @@ fn on_one_core_a_run_counts_every_request_and_stops_on_time_and_on_signals() {
         let mut cmd = command(dir.path());
         cmd.args(["-f", "s.yaml", "-H", &host, "-u", "20", "-r", "20"])
             .args(["--headless", "--only-summary", "--csv", &prefix]);
-        one_core(&mut cmd);
+        on_one_core(&mut cmd);
         let started = std::time::Instant::now();
         let child = cmd.spawn().unwrap();
         std::thread::sleep(Duration::from_millis(1500));
