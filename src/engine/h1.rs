@@ -12,7 +12,7 @@
 //! Because the pool is ours, whether a connection was reused is simply known, which is what
 //! the resend of a request that met a connection the server had just closed needs (`reuse`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::error::Error as StdError;
 use std::future::Future;
 use std::pin::Pin;
@@ -30,9 +30,9 @@ use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
 use percent_encoding::percent_decode_str;
 use tokio::net::TcpStream;
+use url::{Host, Position, Url};
 
 use super::loopback;
-use url::{Host, Position, Url};
 
 type Sender = SendRequest<Full<Bytes>>;
 type Driver = http1::Connection<TokioIo<TcpStream>, Full<Bytes>>;
@@ -86,10 +86,9 @@ type Key = Arc<str>;
 /// One origin's idle connections, and its Host header.
 struct Origin {
     key: Key,
-    /// Boxed: hyper's connection state is large, and it moves in and out of here (moving it
-    /// unboxed doubled the memcpy time of a request).
-    #[allow(clippy::vec_box)]
-    idle: Vec<Box<Conn>>,
+    /// Most recently used last. Boxed: hyper's connection state is large, and it moves in
+    /// and out of here (moving it unboxed doubled the memcpy time of a request).
+    idle: VecDeque<Box<Conn>>,
     host: HeaderValue,
 }
 
@@ -129,7 +128,17 @@ impl Lease<'_> {
         if self.conn.ready_now()
             && let Some(origin) = self.pool.origins.lock().get_mut(&self.key)
         {
-            origin.idle.push(self.conn);
+            origin.idle.push_back(self.conn);
+            // Nobody polls an idle connection, so one the server closed would stay (and hold
+            // its memory and socket) until taken again, and the least recently used may never
+            // be: each release looks at that one.
+            if origin
+                .idle
+                .front_mut()
+                .is_some_and(|oldest| !oldest.ready_now())
+            {
+                origin.idle.pop_front();
+            }
         }
     }
 }
@@ -166,13 +175,17 @@ impl Http1Pool {
                 key.clone(),
                 Origin {
                     key,
-                    idle: Vec::new(),
+                    idle: VecDeque::new(),
                     host,
                 },
             );
         }
         let origin = origins.get_mut(address).expect("inserted above");
-        Ok((origin.key.clone(), origin.host.clone(), origin.idle.pop()))
+        Ok((
+            origin.key.clone(),
+            origin.host.clone(),
+            origin.idle.pop_back(),
+        ))
     }
 
     /// Sends one request (no redirects, no cookies: the caller does those) and returns the
@@ -429,6 +442,65 @@ mod tests {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         assert_eq!(get(&pool, &url).await, "ok");
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    /// Keeps connections alive, except the first, which it closes 30 ms after answering.
+    async fn first_closes_server() -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let mut first = true;
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let closes = std::mem::take(&mut first);
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n) = socket.read(&mut buf).await {
+                        if n == 0 {
+                            return;
+                        }
+                        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if socket.write_all(ok).await.is_err() {
+                            return;
+                        }
+                        if closes {
+                            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_server_closed_leaves_the_pool_at_the_next_release() {
+        let port = first_closes_server().await;
+        let pool = Http1Pool::new("locusta/test").unwrap();
+        let url = Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+        let send = || pool.send(Method::GET, &url, HeaderMap::new(), Bytes::new());
+        // Two requests at once: two connections, the first of which the server will close.
+        let (first, mut first_lease) = send().await.ok().expect("sent");
+        let (second, mut second_lease) = send().await.ok().expect("sent");
+        for (response, lease) in [(first, &mut first_lease), (second, &mut second_lease)] {
+            let mut body = response.into_body();
+            while lease.frame(&mut body).await.is_some() {}
+        }
+        first_lease.release();
+        second_lease.release();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let idle = || {
+            pool.origins
+                .lock()
+                .values()
+                .map(|o| o.idle.len())
+                .sum::<usize>()
+        };
+        assert_eq!(idle(), 2);
+        // The next request takes the most recent (open) connection; giving it back sweeps
+        // out the closed one, which no request would take while the other is free.
+        assert_eq!(get(&pool, url.as_str()).await, "ok");
+        assert_eq!(idle(), 1);
     }
 
     #[tokio::test]
