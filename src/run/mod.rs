@@ -309,7 +309,7 @@ fn cores() -> usize {
 
 /// The runtime the users run on. On one core (taskset, a one-CPU container) a work-stealing
 /// scheduler only adds hand-offs between its worker and the main thread: the single-threaded
-/// one makes ~5% more requests per CPU-second (bench/perf.py).
+/// one makes ~4% more requests per CPU-second (measured with bench/perf.py's setup).
 fn engine_runtime(cores: usize) -> std::io::Result<tokio::runtime::Runtime> {
     if cores == 1 {
         tokio::runtime::Builder::new_current_thread()
