@@ -182,10 +182,14 @@ def timed(cmd, cwd, limit):
     return out.stdout + out.stderr, float(user) + float(system), int(rss)
 
 
+def aggregated_row(path):
+    """The Aggregated row of a Locust-format stats file, by column name."""
+    return [r for r in csv.DictReader(open(path)) if r["Name"] == "Aggregated"][-1]
+
+
 def csv_total(path):
     """Requests, p50 and p99 (ms) of the Aggregated row of a Locust-format stats file."""
-    rows = list(csv.DictReader(open(path)))
-    agg = [r for r in rows if r["Name"] == "Aggregated"][-1]
+    agg = aggregated_row(path)
     return int(agg["Request Count"]), float(agg["50%"]), float(agg["99%"])
 
 
@@ -218,7 +222,7 @@ def run_locusta(work, locusta, scenario, host, seconds, users=USERS, extra=()):
     out, cpu, rss = timed([locusta, "-f", str(scenario), "-H", host, "-u", str(users), "-r", str(users), "-t", f"{seconds}s",
                            "--headless", "--only-summary", "--csv", str(prefix), *extra], work, seconds + 60)
     requests, p50, p99 = csv_total(f"{prefix}_stats.csv")
-    failures = int([r for r in csv.DictReader(open(f"{prefix}_stats.csv")) if r["Name"] == "Aggregated"][-1]["Failure Count"])
+    failures = int(aggregated_row(f"{prefix}_stats.csv")["Failure Count"])
     if failures > requests // 100:
         sys.exit(f"perf.py: locusta saw {failures} failures of {requests}:\n{out[-2000:]}")
     return dict(requests=requests, cpu=cpu, rss=rss, p50=p50, p99=p99)
@@ -339,7 +343,7 @@ def paced(work, locusta, seconds):
     prefix = work / "paced"
     timed([locusta, "-f", str(scenario), "-H", f"http://127.0.0.1:{NGINX_PORT}", "-u", str(USERS), "-r", str(USERS),
            "-t", f"{seconds}s", "--headless", "--only-summary", "--csv", str(prefix)], work, seconds + 60)
-    agg = [r for r in csv.DictReader(open(f"{prefix}_stats.csv")) if r["Name"] == "Aggregated"][-1]
+    agg = aggregated_row(f"{prefix}_stats.csv")
     mine = dict(rate=float(agg["Requests/s"]), p50=float(agg["50%"]), p99=float(agg["99%"]))
     return wrk, mine
 

@@ -358,9 +358,10 @@ mod tests {
         (port, accepted)
     }
 
-    /// Answers one request per connection, then closes it without saying so in a header,
-    /// as a server whose keep-alive timeout has passed does.
-    async fn one_shot_server() -> (u16, Arc<AtomicUsize>) {
+    /// Answers "ok" to every request; a connection whose first request `closes(head)` picks
+    /// is closed 30 ms after the answer, without a header saying so, as by a server whose
+    /// keep-alive timeout has passed: by then the connection is back in the pool.
+    async fn closing_server(closes: fn(&[u8]) -> bool) -> (u16, Arc<AtomicUsize>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let accepted = Arc::new(AtomicUsize::new(0));
@@ -370,12 +371,16 @@ mod tests {
                 count.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(async move {
                     let mut buf = [0u8; 4096];
-                    let _ = socket.read(&mut buf).await;
-                    let _ = socket
-                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                        .await;
-                    // Closed a little later, when the connection is back in the pool.
-                    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+                    while let Ok(n) = socket.read(&mut buf).await {
+                        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if n == 0 || socket.write_all(ok).await.is_err() {
+                            return;
+                        }
+                        if closes(&buf[..n]) {
+                            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+                            return;
+                        }
+                    }
                 });
             }
         });
@@ -433,7 +438,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_idle_connection_the_server_closed_is_not_used() {
-        let (port, accepted) = one_shot_server().await;
+        let (port, accepted) = closing_server(|_| true).await;
         let pool = Http1Pool::new("locusta/test").unwrap();
         let url = format!("http://127.0.0.1:{port}/");
         assert_eq!(get(&pool, &url).await, "ok");
@@ -444,44 +449,24 @@ mod tests {
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
 
-    /// Keeps connections alive, except the first, which it closes 30 ms after answering.
-    async fn first_closes_server() -> u16 {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move {
-            let mut first = true;
-            while let Ok((mut socket, _)) = listener.accept().await {
-                let closes = std::mem::take(&mut first);
-                tokio::spawn(async move {
-                    let mut buf = [0u8; 4096];
-                    while let Ok(n) = socket.read(&mut buf).await {
-                        if n == 0 {
-                            return;
-                        }
-                        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-                        if socket.write_all(ok).await.is_err() {
-                            return;
-                        }
-                        if closes {
-                            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-        port
-    }
-
     #[tokio::test]
     async fn a_connection_the_server_closed_leaves_the_pool_at_the_next_release() {
-        let port = first_closes_server().await;
+        // The connection that asked for /close closes, the others stay.
+        let (port, _) = closing_server(|head| head.starts_with(b"GET /close ")).await;
         let pool = Http1Pool::new("locusta/test").unwrap();
         let url = Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
-        let send = || pool.send(Method::GET, &url, HeaderMap::new(), Bytes::new());
         // Two requests at once: two connections, the first of which the server will close.
-        let (first, mut first_lease) = send().await.ok().expect("sent");
-        let (second, mut second_lease) = send().await.ok().expect("sent");
+        let closing = url.join("/close").unwrap();
+        let (first, mut first_lease) = pool
+            .send(Method::GET, &closing, HeaderMap::new(), Bytes::new())
+            .await
+            .ok()
+            .expect("sent");
+        let (second, mut second_lease) = pool
+            .send(Method::GET, &url, HeaderMap::new(), Bytes::new())
+            .await
+            .ok()
+            .expect("sent");
         for (response, lease) in [(first, &mut first_lease), (second, &mut second_lease)] {
             let mut body = response.into_body();
             while lease.frame(&mut body).await.is_some() {}

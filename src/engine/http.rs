@@ -190,14 +190,11 @@ impl HttpClient {
     /// outcome is an `Exchange`.
     pub async fn send(&self, req: Prepared, jar: &mut CookieStore) -> Exchange {
         let start = Instant::now();
-        let deadline = start + req.timeout;
         // One timer for the whole exchange (every hop and the body), registered once.
-        let timer = tokio::time::sleep_until(deadline);
+        let timer = tokio::time::sleep_until(start + req.timeout);
         tokio::pin!(timer);
         let mut received = 0u64;
-        let result = self
-            .send_inner(req, jar, deadline, timer, &mut received)
-            .await;
+        let result = self.send_inner(req, jar, timer, &mut received).await;
         if let Err(e) = &result
             && e.0.starts_with(&format!("OSError({}, ", libc::EMFILE))
             && !self
@@ -223,10 +220,10 @@ impl HttpClient {
         &self,
         req: Prepared,
         jar: &mut CookieStore,
-        deadline: Instant,
         mut timer: Pin<&mut Sleep>,
         received: &mut u64,
     ) -> Result<Response, TransportError> {
+        let deadline = timer.deadline();
         let Prepared {
             mut method,
             mut url,

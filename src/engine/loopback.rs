@@ -156,6 +156,11 @@ mod tests {
             Some("127.0.0.1:80".parse().unwrap())
         );
         assert_eq!(loopback_v4(&v4("10.0.0.1"), 80).await, None);
+        // A name is resolved: `localhost` reaches 127.0.0.1.
+        assert_eq!(
+            loopback_v4(&url::Host::Domain("localhost"), 80).await,
+            Some("127.0.0.1:80".parse().unwrap())
+        );
         assert_eq!(
             loopback_v4(&url::Host::Ipv6("::1".parse().unwrap()), 80).await,
             None
