@@ -30,12 +30,14 @@ use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
 use percent_encoding::percent_decode_str;
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use url::{Host, Position, Url};
 
 use super::loopback;
+use super::timed_io::{Marker, OnWire, Timed};
 
 type Sender = SendRequest<Full<Bytes>>;
-type Driver = http1::Connection<TokioIo<TcpStream>, Full<Bytes>>;
+type Driver = http1::Connection<TokioIo<Timed<TcpStream>>, Full<Bytes>>;
 
 /// One connection: the handle requests go in by, and hyper's state machine that reads and
 /// writes the socket. The driver is polled by the task that sends, not by a task of its own,
@@ -48,6 +50,8 @@ struct Conn {
     /// Dropped when it finishes (the connection closed): that fails any request still waiting
     /// in it, which would otherwise wait forever for a driver nobody polls.
     driver: Option<Driver>,
+    /// When the current exchange was on the wire: the response time reported.
+    marker: Marker,
 }
 
 impl Conn {
@@ -112,6 +116,8 @@ pub struct Lease<'a> {
     pool: &'a Http1Pool,
     key: Key,
     conn: Box<Conn>,
+    /// When connecting began, for a new connection: the exchange's time counts from there.
+    connecting_since: Option<Instant>,
 }
 
 impl Lease<'_> {
@@ -123,7 +129,12 @@ impl Lease<'_> {
         self.conn.drive(body.frame()).await
     }
 
-    pub fn release(mut self) {
+    /// Gives the connection back and says when the exchange was on the wire.
+    pub fn release(mut self) -> Option<OnWire> {
+        let on_wire = self.conn.marker.on_wire().map(|span| OnWire {
+            from: self.connecting_since.unwrap_or(span.from),
+            ..span
+        });
         // The driver takes the finished exchange in and goes idle, wanting the next request.
         if self.conn.ready_now()
             && let Some(origin) = self.pool.origins.lock().get_mut(&self.key)
@@ -140,6 +151,7 @@ impl Lease<'_> {
                 origin.idle.pop_front();
             }
         }
+        on_wire
     }
 }
 
@@ -243,9 +255,14 @@ impl Http1Pool {
             }
         };
         let pooled = conn.is_some();
+        let mut connecting_since = None;
         let mut conn = match conn.take() {
-            Some(c) => c,
+            Some(c) => {
+                c.marker.begin();
+                c
+            }
             None => {
+                connecting_since = Some(Instant::now());
                 let port = url.port_or_known_default().unwrap_or(80);
                 Box::pin(self.connect(url, port)).await?
             }
@@ -261,6 +278,7 @@ impl Http1Pool {
                 pool: self,
                 key,
                 conn,
+                connecting_since,
             },
         ))
     }
@@ -291,16 +309,17 @@ impl Http1Pool {
         }
         .map_err(io_failure)?;
         stream.set_nodelay(true).map_err(io_failure)?;
-        let (sender, driver) =
-            http1::handshake(TokioIo::new(stream))
-                .await
-                .map_err(|e| SendFailure {
-                    error: e.into(),
-                    pooled: false,
-                })?;
+        let marker = Marker::default();
+        let (sender, driver) = http1::handshake(TokioIo::new(Timed::new(stream, marker.clone())))
+            .await
+            .map_err(|e| SendFailure {
+                error: e.into(),
+                pooled: false,
+            })?;
         Ok(Box::new(Conn {
             sender,
             driver: Some(driver),
+            marker,
         }))
     }
 }

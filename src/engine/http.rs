@@ -21,6 +21,7 @@ use url::Url;
 use super::errors::{self, Failure};
 use super::h1;
 use super::reuse;
+use super::timed_io::OnWire;
 use crate::pyfmt;
 
 /// python-requests follows at most 30 redirects.
@@ -132,6 +133,9 @@ pub struct Response {
 pub struct TransportError(pub String);
 
 /// The result of sending, with the time it took: connect, every redirect hop and the body.
+/// On locusta's own `http://` path that is the time on the wire (`timed_io`): from the first byte
+/// written, or the start of connecting, to the last byte read; otherwise, and for a failure,
+/// the time `send` took.
 #[derive(Debug)]
 pub struct Exchange {
     pub result: Result<Response, TransportError>,
@@ -193,8 +197,8 @@ impl HttpClient {
         // One timer for the whole exchange (every hop and the body), registered once.
         let timer = tokio::time::sleep_until(start + req.timeout);
         tokio::pin!(timer);
-        let mut received = 0u64;
-        let result = self.send_inner(req, jar, timer, &mut received).await;
+        let mut progress = Progress::default();
+        let result = self.send_inner(req, jar, timer, &mut progress).await;
         if let Err(e) = &result
             && e.0.starts_with(&format!("OSError({}, ", libc::EMFILE))
             && !self
@@ -209,10 +213,14 @@ impl HttpClient {
                 crate::machine::open_files_limit().map_or("unknown".to_string(), |n| n.to_string())
             );
         }
+        let elapsed = match (&result, progress.on_wire) {
+            (Ok(_), Some(span)) if !progress.untimed_hop => span.to - span.from,
+            _ => start.elapsed(),
+        };
         Exchange {
             result,
-            elapsed: start.elapsed(),
-            partial_len: received,
+            elapsed,
+            partial_len: progress.received,
         }
     }
 
@@ -221,7 +229,7 @@ impl HttpClient {
         req: Prepared,
         jar: &mut CookieStore,
         mut timer: Pin<&mut Sleep>,
-        received: &mut u64,
+        progress: &mut Progress,
     ) -> Result<Response, TransportError> {
         let deadline = timer.deadline();
         let Prepared {
@@ -281,7 +289,9 @@ impl HttpClient {
                             _ = timer.as_mut() => return Err(errors::timeout_error(&url, timeout)),
                         };
                         match sent {
-                            Ok((response, lease)) => break Answer::Direct(response, Some(lease)),
+                            Ok((response, lease)) => {
+                                break Answer::Direct(response, Some(lease), None);
+                            }
                             Err(failure) => (Failed::Direct(failure.error), failure.pooled),
                         }
                     }
@@ -296,6 +306,8 @@ impl HttpClient {
                     && stale_connections < reuse::MAX_STALE_CONNECTIONS
                 {
                     stale_connections += 1;
+                    // The attempt that met the closed connection took time too, unmarked.
+                    progress.untimed_hop = true;
                     tracing::debug!(target: "locusta.runners", "{url}: a kept-alive connection was closed as it was reused ({}); sending again", failed.failure().error);
                     continue;
                 }
@@ -313,6 +325,7 @@ impl HttpClient {
             if let (true, Some(next)) = (redirect, location) {
                 // Read the (usually tiny) body so the connection goes back to the pool.
                 while let Ok(Some(_)) = resp.chunk(timer.as_mut()).await {}
+                progress.hop_done(resp.on_wire());
                 let to_get = match status {
                     StatusCode::SEE_OTHER => method != Method::HEAD,
                     StatusCode::FOUND | StatusCode::MOVED_PERMANENTLY => method == Method::POST,
@@ -336,20 +349,23 @@ impl HttpClient {
             loop {
                 match resp.chunk(timer.as_mut()).await {
                     Ok(Some(chunk)) => {
-                        *received += chunk.len() as u64;
+                        progress.received += chunk.len() as u64;
                         if keep_body && kept.len() < MAX_KEPT_BODY {
                             let room = MAX_KEPT_BODY - kept.len();
                             kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
                         }
                     }
-                    Ok(None) => break,
+                    Ok(None) => {
+                        progress.hop_done(resp.on_wire());
+                        break;
+                    }
                     Err(Failed::TimedOut) => return Err(errors::timeout_error(&url, timeout)),
                     Err(e) => {
                         return Err(errors::body_error(
                             e.failure(),
                             &url,
                             timeout,
-                            *received,
+                            progress.received,
                             expected,
                         ));
                     }
@@ -360,7 +376,7 @@ impl HttpClient {
                 headers,
                 url,
                 body: Bytes::from(kept),
-                body_len: *received,
+                body_len: progress.received,
             });
         }
         Err(TransportError(pyfmt::exception(
@@ -370,11 +386,41 @@ impl HttpClient {
     }
 }
 
+/// How far an exchange got, kept whether it ends well or not.
+#[derive(Default)]
+struct Progress {
+    /// Bytes of bodies received.
+    received: u64,
+    /// From the first hop's first byte written to the last hop's last byte read.
+    on_wire: Option<OnWire>,
+    /// A hop, or an attempt, whose time on the wire is not known: `send` times itself.
+    untimed_hop: bool,
+}
+
+impl Progress {
+    fn hop_done(&mut self, hop: Option<OnWire>) {
+        match hop {
+            Some(hop) => {
+                self.on_wire = Some(OnWire {
+                    from: self.on_wire.map_or(hop.from, |w| w.from),
+                    to: hop.to,
+                })
+            }
+            None => self.untimed_hop = true,
+        }
+    }
+}
+
 /// A response from either client, its body still to read.
 enum Answer<'a> {
     Reqwest(reqwest::Response),
-    /// The lease goes back to the pool when the body has been read to its end.
-    Direct(http::Response<hyper::body::Incoming>, Option<h1::Lease<'a>>),
+    /// The lease goes back to the pool when the body has been read to its end, saying when
+    /// the exchange was on the wire.
+    Direct(
+        http::Response<hyper::body::Incoming>,
+        Option<h1::Lease<'a>>,
+        Option<OnWire>,
+    ),
 }
 
 /// A failure from either client.
@@ -415,14 +461,14 @@ impl Answer<'_> {
     fn status(&self) -> StatusCode {
         match self {
             Answer::Reqwest(r) => r.status(),
-            Answer::Direct(r, _) => r.status(),
+            Answer::Direct(r, _, _) => r.status(),
         }
     }
 
     fn headers(&self) -> &HeaderMap {
         match self {
             Answer::Reqwest(r) => r.headers(),
-            Answer::Direct(r, _) => r.headers(),
+            Answer::Direct(r, _, _) => r.headers(),
         }
     }
 
@@ -430,14 +476,22 @@ impl Answer<'_> {
     fn take_headers(&mut self) -> HeaderMap {
         match self {
             Answer::Reqwest(r) => std::mem::take(r.headers_mut()),
-            Answer::Direct(r, _) => std::mem::take(r.headers_mut()),
+            Answer::Direct(r, _, _) => std::mem::take(r.headers_mut()),
+        }
+    }
+
+    /// When the exchange was on the wire, once its body has been read (direct path only).
+    fn on_wire(&self) -> Option<OnWire> {
+        match self {
+            Answer::Reqwest(_) => None,
+            Answer::Direct(_, _, on_wire) => *on_wire,
         }
     }
 
     fn content_length(&self) -> Option<u64> {
         match self {
             Answer::Reqwest(r) => r.content_length(),
-            Answer::Direct(r, _) => hyper::body::Body::size_hint(r.body()).exact(),
+            Answer::Direct(r, _, _) => hyper::body::Body::size_hint(r.body()).exact(),
         }
     }
 
@@ -446,7 +500,7 @@ impl Answer<'_> {
     async fn chunk(&mut self, mut timer: Pin<&mut Sleep>) -> Result<Option<Bytes>, Failed> {
         match self {
             Answer::Reqwest(r) => r.chunk().await.map_err(Failed::Reqwest),
-            Answer::Direct(r, lease) => loop {
+            Answer::Direct(r, lease, on_wire) => loop {
                 let frame = match lease.as_mut() {
                     Some(lease) => tokio::select! {
                         biased;
@@ -459,7 +513,7 @@ impl Answer<'_> {
                 match frame {
                     None => {
                         if let Some(lease) = lease.take() {
-                            lease.release();
+                            *on_wire = lease.release();
                         }
                         return Ok(None);
                     }

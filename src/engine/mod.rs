@@ -15,6 +15,7 @@ mod loopback;
 mod reuse;
 mod runner;
 pub mod shape;
+mod timed_io;
 mod user;
 pub mod wait;
 
