@@ -16,6 +16,7 @@ mod reuse;
 mod runner;
 pub mod shape;
 mod timed_io;
+mod timer;
 mod user;
 pub mod wait;
 

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::dispatch::{DispatchType, Dispatcher};
 use super::http::{ClientOptions, HttpClient};
 use super::iterations::IterationLimit;
+use super::timer::Timer;
 use super::user::{RunContext, VirtualUser, request_url};
 use crate::scenario::plan::UserPlan;
 use crate::scenario::{Scenario, TagFilter};
@@ -137,6 +138,7 @@ impl Runner {
             client,
             stats,
             iterations: config.iterations.map(IterationLimit::new),
+            timer: Timer::default(),
         };
         Ok(Runner {
             ctx: Arc::new(ctx),

@@ -20,6 +20,7 @@ use url::Url;
 
 use super::http::{HttpClient, MultipartPart, Prepared, PreparedBody};
 use super::iterations::IterationLimit;
+use super::timer::Timer;
 use super::wait::{Pacer, next_wait};
 use super::{capture, checks};
 use crate::scenario::plan::{Node, UserPlan};
@@ -46,6 +47,8 @@ pub struct RunContext {
     pub stats: Arc<Stats>,
     /// `-i`: the task runs left to all users.
     pub iterations: Option<IterationLimit>,
+    /// The users' waits (`wait_time`, `wait` steps).
+    pub timer: Timer,
 }
 
 pub struct VirtualUser {
@@ -81,13 +84,12 @@ pub fn request_url(host: Option<&str>, absolute: bool, rendered: &str) -> Result
     .map_err(|e| format!("`{rendered}` does not make a valid URL: {e}"))
 }
 
-/// Waits `d`. A zero wait only yields to the other users: tokio's timer counts in whole
-/// milliseconds, so sleeping for nothing would idle a user for up to a millisecond per task.
-async fn pause(d: Duration) {
+/// Waits `d`. A zero wait only yields to the other users: it does not need a timer.
+async fn pause(timer: &Timer, d: Duration) {
     if d.is_zero() {
         tokio::task::yield_now().await;
     } else {
-        tokio::time::sleep(d).await;
+        timer.sleep(d).await;
     }
 }
 
@@ -155,7 +157,7 @@ impl VirtualUser {
             tokio::select! {
                 biased;
                 _ = stop.cancelled() => return,
-                _ = pause(wait) => {}
+                _ = pause(&ctx.timer, wait) => {}
             }
         }
     }
@@ -184,7 +186,7 @@ impl VirtualUser {
             Node::Request(spec) => self.request(ctx, spec).await,
             Node::Wait(w) => {
                 let d = next_wait(w, &mut self.rng, &mut self.pacer, Instant::now());
-                pause(d).await;
+                pause(&ctx.timer, d).await;
                 Ok(())
             }
             Node::Flow(nodes) => Box::pin(self.run_sequence(ctx, nodes)).await,
