@@ -12,21 +12,45 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
-use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
-#[derive(Default)]
+/// Nanoseconds after `base`, plus one; zero for no mark. Atomics rather than a lock: they are
+/// written on every request, by the one task that drives the connection.
 struct Marks {
-    first_write: Option<Instant>,
-    last_read: Option<Instant>,
+    base: Instant,
+    first_write: AtomicU64,
+    last_read: AtomicU64,
+}
+
+impl Marks {
+    fn stamp(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_nanos()).map_or(u64::MAX, |n| n.saturating_add(1))
+    }
+
+    fn instant(&self, stamp: u64) -> Option<Instant> {
+        let nanos = stamp.checked_sub(1)?;
+        Some(self.base + Duration::from_nanos(nanos))
+    }
 }
 
 /// A connection's marks, read by whoever sends on it; the stream writes them.
-#[derive(Clone, Default)]
-pub struct Marker(Arc<Mutex<Marks>>);
+#[derive(Clone)]
+pub struct Marker(Arc<Marks>);
+
+impl Default for Marker {
+    fn default() -> Marker {
+        Marker(Arc::new(Marks {
+            base: Instant::now(),
+            first_write: AtomicU64::new(0),
+            last_read: AtomicU64::new(0),
+        }))
+    }
+}
 
 /// From the first byte written to the last byte read.
 #[derive(Clone, Copy, Debug)]
@@ -38,15 +62,16 @@ pub struct OnWire {
 impl Marker {
     /// A new exchange begins: its first write starts the clock.
     pub fn begin(&self) {
-        *self.0.lock() = Marks::default();
+        self.0.first_write.store(0, Relaxed);
+        self.0.last_read.store(0, Relaxed);
     }
 
     /// The exchange since `begin`, once something was written and read.
     pub fn on_wire(&self) -> Option<OnWire> {
-        let marks = self.0.lock();
+        let marks = &self.0;
         Some(OnWire {
-            from: marks.first_write?,
-            to: marks.last_read?,
+            from: marks.instant(marks.first_write.load(Relaxed))?,
+            to: marks.instant(marks.last_read.load(Relaxed))?,
         })
     }
 }
@@ -63,9 +88,9 @@ impl<S> Timed<S> {
     }
 
     fn mark_write(&self) {
-        let mut marks = self.marker.0.lock();
-        if marks.first_write.is_none() {
-            marks.first_write = Some(Instant::now());
+        let marks = &self.marker.0;
+        if marks.first_write.load(Relaxed) == 0 {
+            marks.first_write.store(marks.stamp(), Relaxed);
         }
     }
 }
@@ -79,7 +104,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for Timed<S> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
-            self.marker.0.lock().last_read = Some(Instant::now());
+            let marks = &self.marker.0;
+            marks.last_read.store(marks.stamp(), Relaxed);
         }
         polled
     }
