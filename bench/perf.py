@@ -23,9 +23,10 @@ every generator once, one after the other, so noise on this shared machine hits 
   uses it for HTTPS, and hyper's HTTP/1 connections driven directly (what locusta's own
   http:// path is built on), so the table shows how much of locusta's cost is the client's.
 
-Same load: wrk (a Lua `delay` of 10 ms) and locusta (`constant: 0.01`) each keep 50
-connections/users that wait 10 ms after every response; the p50 and p99 each reports, and the
-rate each reached.
+Same load: wrk keeps 50 connections that each wait 10 ms after every response (a Lua
+`delay`); then locusta runs 50 users paced to the rate wrk reached (`constant_throughput`,
+Locust's arithmetic), so both send the same requests per second to the same idle nginx; the
+p50 and p99 each reports, and their ratios per round.
 
 Memory: 10, 1,000, 10,000 and 100,000 users, each making one request and then waiting 15 s,
 every user keeping the session cookie nginx sets in its own cookie jar. RSS is read once every user has made its request; KB per
@@ -329,8 +330,8 @@ def idle_latency(work, locusta, seconds):
 
 
 def paced(work, locusta, seconds):
-    """Latency at the same load: wrk and locusta each keep 50 connections/users that wait
-    10 ms after every response (wrk through a Lua `delay`), against the same idle nginx."""
+    """Latency at the same load: wrk's 50 connections wait 10 ms after every response (a Lua
+    `delay`); locusta's 50 users are paced to the rate wrk reached."""
     script = work / "paced.lua"
     script.write_text("function delay()\n  return 10\nend\n")
     out, _, _ = timed(["wrk", "-t1", f"-c{USERS}", f"-d{seconds}s", "--latency", "-s", str(script),
@@ -339,7 +340,9 @@ def paced(work, locusta, seconds):
                p50=wrk_ms(re.search(r"^\s+50%\s+(\S+)$", out, re.M).group(1)),
                p99=wrk_ms(re.search(r"^\s+99%\s+(\S+)$", out, re.M).group(1)))
     scenario = work / "paced.yaml"
-    scenario.write_text("users:\n  Api:\n    wait_time: {constant: 0.01}\n    tasks:\n      - {get: /, name: root}\n")
+    per_user = wrk["rate"] / USERS
+    scenario.write_text(f"users:\n  Api:\n    wait_time: {{constant_throughput: {per_user:.3f}}}\n"
+                        "    tasks:\n      - {get: /, name: root}\n")
     prefix = work / "paced"
     timed([locusta, "-f", str(scenario), "-H", f"http://127.0.0.1:{NGINX_PORT}", "-u", str(USERS), "-r", str(USERS),
            "-t", f"{seconds}s", "--headless", "--only-summary", "--csv", str(prefix)], work, seconds + 60)
@@ -435,12 +438,16 @@ def main():
         per_user = "" if users == base_users else f"{(rss - base_rss) * 1.024 / (users - base_users):.1f}"
         lines.append(f"| {users:,} | {rss / 1024:.0f} MB | {per_user} | {setup:.2f} s |")
     w, m = same_load["wrk"], same_load["locusta"]
-    lines += ["", f"Same load ({USERS} connections/users, each waiting 10 ms after every response, nginx idle otherwise; "
-              f"medians of {args.rounds}):", "",
+    ratio = {q: [b[q] / a[q] for a, b in zip(w, m)] for q in ("p50", "p99")}
+    lines += ["", f"Same load ({USERS} connections/users; wrk waits 10 ms after every response, locusta is paced to "
+              f"the rate wrk reached; nginx idle otherwise; medians of {args.rounds}, ratios per round):", "",
               "| generator | requests/s | p50 | p99 |", "| --- | ---: | ---: | ---: |",
-              f"| wrk (Lua delay) | {median_of(w, 'rate'):,.0f} | {median_of(w, 'p50'):.3f} ms | {median_of(w, 'p99'):.3f} ms |",
-              f"| locusta (constant 0.01) | {median_of(m, 'rate'):,.0f} | {median_of(m, 'p50'):.3f} ms | "
-              f"{median_of(m, 'p99'):.3f} ms |"]
+              f"| wrk (Lua delay 10 ms) | {median_of(w, 'rate'):,.0f} | {median_of(w, 'p50'):.3f} ms | {median_of(w, 'p99'):.3f} ms |",
+              f"| locusta (constant_throughput) | {median_of(m, 'rate'):,.0f} | {median_of(m, 'p50'):.3f} ms | "
+              f"{median_of(m, 'p99'):.3f} ms |",
+              f"| locusta / wrk | | {statistics.median(ratio['p50']):.2f} "
+              f"({' / '.join(f'{r:.2f}' for r in ratio['p50'])}) | {statistics.median(ratio['p99']):.2f} "
+              f"({' / '.join(f'{r:.2f}' for r in ratio['p99'])}) |"]
     lines += ["", f"p50 with 10,000 waiting users (locusta, {idle[2]:,} requests after the ramp): {idle[1]:.3f} ms; "
               f"one wrk connection on the idle server: {idle[0]:.3f} ms."]
     table = "\n".join(lines) + "\n"
