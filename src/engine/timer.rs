@@ -14,7 +14,7 @@
 //! a heap insertion; a wake-up costs reading and re-arming the timerfd. Elsewhere, or when no
 //! timerfd can be had, tokio's timer does the waiting.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// One per run (it lives in the run's context); its driver task ends with it.
 #[derive(Default)]
@@ -27,7 +27,7 @@ impl Timer {
     /// Waits `d` from now. Must be called in the run's tokio runtime.
     pub async fn sleep(&self, d: Duration) {
         #[cfg(target_os = "linux")]
-        if let Some(at) = Instant::now().checked_add(d)
+        if let Some(at) = std::time::Instant::now().checked_add(d)
             && let Some(clock) = self.clock.get_or_init(timerfd::Clock::start)
         {
             return clock.sleep_until(at).await;
@@ -242,6 +242,7 @@ mod timerfd {
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
+    use std::time::Instant;
 
     use parking_lot::Mutex;
 
