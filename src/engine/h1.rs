@@ -341,69 +341,69 @@ mod tests {
 
     use super::*;
 
-    /// A keep-alive HTTP/1.1 server on 127.0.0.1 that counts its connections and answers
-    /// every request with the request's head as the body.
-    async fn echo_server() -> (u16, Arc<AtomicUsize>) {
+    /// A server on 127.0.0.1 that counts its connections and serves each with `serve`.
+    async fn counting_server<F, Fut>(serve: F) -> (u16, Arc<AtomicUsize>)
+    where
+        F: Fn(TcpStream) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let accepted = Arc::new(AtomicUsize::new(0));
         let count = accepted.clone();
         tokio::spawn(async move {
-            while let Ok((mut socket, _)) = listener.accept().await {
+            while let Ok((socket, _)) = listener.accept().await {
                 count.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 4096];
-                    loop {
-                        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-                            match socket.read(&mut chunk).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                            }
-                            continue;
-                        };
-                        let head: Vec<u8> = buf.drain(..end + 4).collect();
-                        let reply =
-                            format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", head.len());
-                        let mut out = reply.into_bytes();
-                        out.extend_from_slice(&head);
-                        if socket.write_all(&out).await.is_err() {
-                            return;
-                        }
-                    }
-                });
+                tokio::spawn(serve(socket));
             }
         });
         (port, accepted)
+    }
+
+    /// A keep-alive HTTP/1.1 server that answers every request with the request's head as
+    /// the body.
+    async fn echo_server() -> (u16, Arc<AtomicUsize>) {
+        counting_server(|mut socket| async move {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            loop {
+                let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    match socket.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                    continue;
+                };
+                let head: Vec<u8> = buf.drain(..end + 4).collect();
+                let reply = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", head.len());
+                let mut out = reply.into_bytes();
+                out.extend_from_slice(&head);
+                if socket.write_all(&out).await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await
     }
 
     /// Answers "ok" to every request; a connection whose first request `closes(head)` picks
     /// is closed 30 ms after the answer, without a header saying so, as by a server whose
     /// keep-alive timeout has passed: by then the connection is back in the pool.
     async fn closing_server(closes: fn(&[u8]) -> bool) -> (u16, Arc<AtomicUsize>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let count = accepted.clone();
-        tokio::spawn(async move {
-            while let Ok((mut socket, _)) = listener.accept().await {
-                count.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let mut buf = [0u8; 4096];
-                    while let Ok(n) = socket.read(&mut buf).await {
-                        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-                        if n == 0 || socket.write_all(ok).await.is_err() {
-                            return;
-                        }
-                        if closes(&buf[..n]) {
-                            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
-                            return;
-                        }
-                    }
-                });
+        counting_server(move |mut socket| async move {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = socket.read(&mut buf).await {
+                let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                if n == 0 || socket.write_all(ok).await.is_err() {
+                    return;
+                }
+                if closes(&buf[..n]) {
+                    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+                    return;
+                }
             }
-        });
-        (port, accepted)
+        })
+        .await
     }
 
     async fn get(pool: &Http1Pool, url: &str) -> String {
