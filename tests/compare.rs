@@ -54,9 +54,8 @@ fn run_into(dir: &Path, addr: std::net::SocketAddr, name: &str) {
 fn compare_catches_a_slowed_endpoint_and_passes_the_same_build() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "s.yaml", SCENARIO);
-    // Both servers hold every list 100 ms: noise from a busy machine comes in milliseconds,
-    // the limits are relative, so two runs of the same build then stay well within 20% even at
-    // the 99th percentile of a few hundred requests. The slowed one adds 60 ms to one list.
+    // Both servers hold every list 100 ms, so the noise of a busy machine is small beside the
+    // median; the slowed one adds 60 ms to one list.
     let server = |delays: &[(&str, u64)]| {
         let delays = delays
             .iter()
@@ -77,10 +76,18 @@ fn compare_catches_a_slowed_endpoint_and_passes_the_same_build() {
     run_into(dir.path(), normal, "again");
     run_into(dir.path(), slowed, "slowed");
 
-    // The same build against the same server: within 20% everywhere.
+    // The same build against the same server: medians within 20%. Only the median is judged:
+    // the tail of ~50 requests per endpoint is two or three requests, and one stall of a busy
+    // 2-core machine doubles it (seen: a p95 of 141 ms read 334 ms in the second run).
     let same = locusta(
         dir.path(),
-        &["compare", "baseline", "again", "--max-regression", "20%"],
+        &[
+            "compare",
+            "baseline",
+            "again",
+            "--max-regression-median",
+            "20%",
+        ],
     );
     assert_eq!(same.code, 0, "{}", same.output());
     assert!(

@@ -61,8 +61,10 @@ fn every_fault_becomes_a_failure_row_and_the_run_goes_on() {
         ],
     );
     assert_eq!(run.code, 1, "{}", run.output());
+    // An 8 s run; had it waited for a hanging connection it would take 8 + 60 s. The bound is
+    // generous for a loaded machine and still far from that.
     assert!(
-        run.elapsed < Duration::from_secs(15),
+        run.elapsed < Duration::from_secs(40),
         "the run ended on time: {:?}",
         run.elapsed
     );

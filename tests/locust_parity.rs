@@ -1,7 +1,7 @@
 //! locusta next to Locust itself: the same test plan, the same server on 127.0.0.1, the files
 //! compared. Needs a Locust 2.47 executable in `LOCUSTA_TEST_LOCUST` (`.ci/run` installs one
-//! into `.venv`); without it these tests say so and pass, since the format checks of the other
-//! tests compare with files Locust wrote.
+//! into `.venv`); without it they fail in CI and say that they skipped elsewhere (the format
+//! checks of the other tests still compare with files Locust wrote).
 
 mod common;
 
@@ -109,7 +109,10 @@ impl Side {
 
 fn run_both(dir: &Path, extra: &[&str]) -> Option<(Side, Side)> {
     let locust = locust_bin().or_else(|| {
-        eprintln!("LOCUSTA_TEST_LOCUST is not set: skipping the side-by-side run with Locust");
+        missing_tool(
+            "Locust (LOCUSTA_TEST_LOCUST)",
+            "the side-by-side run with Locust",
+        );
         None
     })?;
     let addr = server();
@@ -309,7 +312,10 @@ users:
 #[test]
 fn target_faults_read_the_same_as_in_locust() {
     let Some(locust) = locust_bin() else {
-        eprintln!("LOCUSTA_TEST_LOCUST is not set: skipping the side-by-side run with Locust");
+        missing_tool(
+            "Locust (LOCUSTA_TEST_LOCUST)",
+            "the side-by-side run with Locust",
+        );
         return;
     };
     let dir = tempfile::tempdir().unwrap();

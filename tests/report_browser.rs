@@ -100,8 +100,9 @@ fn the_report_of_a_demo_run_loads_cleanly_in_headless_chromium() {
             std::env::var_os("LOCUSTA_REQUIRE_BROWSER").is_none(),
             "LOCUSTA_REQUIRE_BROWSER is set but no chromium was found"
         );
-        eprintln!(
-            "skipped: no chromium on PATH (install Debian's chromium, or set LOCUSTA_CHROMIUM)"
+        missing_tool(
+            "chromium (Debian's package, or LOCUSTA_CHROMIUM)",
+            "the report in a browser",
         );
         return;
     };

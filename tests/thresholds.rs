@@ -235,7 +235,8 @@ fn scenario_thresholds_are_judged_and_can_stop_the_run_early() {
         "-f a.yaml -u 2 -r 2 -t 60 --only-summary --csv a",
     );
     assert_eq!(run.code, 3, "{}", run.output());
-    assert!(run.elapsed < Duration::from_secs(10), "{:?}", run.elapsed);
+    // Long before the 60 s of -t (generous for a loaded machine).
+    assert!(run.elapsed < Duration::from_secs(40), "{:?}", run.elapsed);
     assert!(
         run.stderr.contains(
             "Threshold `error_rate < 10%` failed for GET Broken (100.00%): stopping the run"

@@ -110,6 +110,168 @@ pub fn finish(mut child: Child, started: Instant, limit: Duration) -> Run {
     }
 }
 
+/// A running `locusta` whose stderr is read as it comes, so a test can wait for what it
+/// asserts (a log line, a file) instead of sleeping and hoping the child got there.
+pub struct Watched {
+    child: Child,
+    started: Instant,
+    stderr: std::sync::Arc<(std::sync::Mutex<String>, std::sync::Condvar)>,
+    readers: Vec<std::thread::JoinHandle<String>>,
+}
+
+/// Spawns a prepared command (stdout and stderr piped, as [`command`] sets them) and starts
+/// reading its stderr.
+pub fn watch(cmd: &mut Command) -> Watched {
+    use std::io::Read;
+    let started = Instant::now();
+    let mut child = cmd.spawn().expect("spawn locusta");
+    let stderr = std::sync::Arc::new((
+        std::sync::Mutex::new(String::new()),
+        std::sync::Condvar::new(),
+    ));
+    let mut err = child.stderr.take().expect("stderr piped");
+    let mut out = child.stdout.take().expect("stdout piped");
+    let shared = stderr.clone();
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = err.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let (text, seen) = &*shared;
+            text.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+            seen.notify_all();
+        }
+        String::new()
+    });
+    let out_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = out.read_to_string(&mut text);
+        text
+    });
+    Watched {
+        child,
+        started,
+        stderr,
+        readers: vec![out_reader, err_reader],
+    }
+}
+
+impl Watched {
+    /// Blocks until stderr contains `needle`; fails the test after `limit` or when the child
+    /// exits first.
+    pub fn wait_for_log(&mut self, needle: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        let (text, seen) = &*self.stderr;
+        let mut guard = text.lock().unwrap();
+        while !guard.contains(needle) {
+            let now = Instant::now();
+            let exited = self.child.try_wait().expect("wait").is_some();
+            assert!(
+                now < deadline && !exited,
+                "no `{needle}` in the log after {limit:?} (exited: {exited})\n{guard}"
+            );
+            let step = (deadline - now).min(Duration::from_millis(100));
+            guard = seen.wait_timeout(guard, step).unwrap().0;
+        }
+    }
+
+    /// Polls `ready` until it holds; fails the test after `limit` or when the child exits
+    /// first (what `ready` waits for must happen while it runs).
+    pub fn wait_until(&mut self, what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
+        let deadline = Instant::now() + limit;
+        while !ready() {
+            let exited = self.child.try_wait().expect("wait").is_some();
+            assert!(
+                Instant::now() < deadline && !exited,
+                "{what}: not after {limit:?} (exited: {exited})\n{}",
+                self.stderr.0.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[cfg(unix)]
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: sending a signal to the child we spawned and have not reaped.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+    }
+
+    /// Waits for the child to exit (killing it after `limit`: a hung run fails the test).
+    pub fn finish(mut self, limit: Duration) -> Run {
+        let status = loop {
+            match self.child.try_wait().expect("wait") {
+                Some(status) => break status,
+                None if self.started.elapsed() > limit => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    panic!(
+                        "locusta ran longer than {limit:?}\n--- stderr\n{}",
+                        self.stderr.0.lock().unwrap()
+                    );
+                }
+                None => std::thread::sleep(Duration::from_millis(20)),
+            }
+        };
+        let elapsed = self.started.elapsed();
+        let mut readers = self.readers.into_iter();
+        let stdout = readers
+            .next()
+            .map(|r| r.join().unwrap_or_default())
+            .unwrap_or_default();
+        readers.for_each(|r| {
+            let _ = r.join();
+        });
+        let stderr = self.stderr.0.lock().unwrap().clone();
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout,
+            stderr,
+            elapsed,
+        }
+    }
+}
+
+/// The request count of a stats CSV's Aggregated row, 0 while the file is missing or empty.
+pub fn aggregated_requests(path: &Path) -> u64 {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return 0;
+    };
+    text.lines()
+        .rev()
+        .find(|l| l.starts_with(",Aggregated,"))
+        .and_then(|l| l.split(',').nth(2)?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A test that needs `tool` and did not find it: in CI (`CI` set, as `.ci/run` runs) that is a
+/// failure, since CI installs every tool; elsewhere the test says it skipped.
+pub fn missing_tool(tool: &str, what: &str) {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{tool} is missing in CI, where .ci/run installs it: {what} cannot be checked"
+    );
+    eprintln!("skipped: {tool} not found, so {what} is not checked here");
+}
+
+/// Runs `python3 -c script args...`; `None` (after [`missing_tool`]) when there is no python3.
+pub fn python(script: &str, args: &[&std::ffi::OsStr], what: &str) -> Option<Output> {
+    match Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+    {
+        Ok(out) => Some(out),
+        Err(_) => {
+            missing_tool("python3", what);
+            None
+        }
+    }
+}
+
 /// Runs `locusta args...` in `dir` and waits (at most a minute).
 pub fn locusta(dir: &Path, args: &[&str]) -> Run {
     run_cmd(command(dir).args(args))
