@@ -521,6 +521,7 @@ fn processes_runs_local_workers_under_one_master() {
             "3",
             "--csv",
             "p",
+            "--csv-precise",
             "--only-summary",
         ],
     );
@@ -535,7 +536,7 @@ fn processes_runs_local_workers_under_one_master() {
     );
     let (per, total) = counts(&dir.join("p_stats.csv"));
     assert_eq!(per.len(), 2, "{per:?}");
-    // Exact percentiles: the workers' microseconds, not Locust's whole-millisecond buckets.
+    // Exact percentiles (--csv-precise): the workers' microseconds, not whole milliseconds.
     let rows = csv_rows(&dir.join("p_stats.csv"));
     let median = &stats_row(&rows, "GET", "/a")[4];
     assert!(median.contains('.'), "median {median} looks bucketed");

@@ -35,6 +35,13 @@ fn server() -> std::net::SocketAddr {
             .route("/notfound", get(|| async { (StatusCode::NOT_FOUND, "nf") }))
             .route("/item", get(|| async { r#"{"ok": true}"# }))
             .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                    "slow"
+                }),
+            )
+            .route(
                 "/api",
                 axum::routing::post(|| async { (StatusCode::CREATED, r#"{"created": 1}"#) }),
             ),
@@ -171,6 +178,55 @@ fn run_both(dir: &Path, extra: &[&str]) -> Option<(Side, Side)> {
     ))
 }
 
+/// The type Python's `str()` gives a value in Locust's files.
+fn kind(value: &str) -> &'static str {
+    if value == "N/A" || value.is_empty() {
+        "text"
+    } else if value.parse::<i64>().is_ok() {
+        "int"
+    } else if value.parse::<f64>().is_ok() {
+        "float"
+    } else {
+        "text"
+    }
+}
+
+/// Column by column: where Locust wrote only integers, locusta does too; where Locust wrote
+/// floats (`1234.0`, `0.000000`), so does locusta. A column Locust writes as int or float by
+/// value (the median: an int, a float when clamped to min or max) only needs to be a number.
+fn assert_same_types(ours: &Path, theirs: &Path) {
+    let (mine, locust) = (csv_rows(ours), csv_rows(theirs));
+    assert_eq!(mine[0], locust[0], "{}", ours.display());
+    for (i, name) in locust[0].iter().enumerate() {
+        let kinds = |rows: &[Vec<String>]| -> std::collections::BTreeSet<&'static str> {
+            rows[1..]
+                .iter()
+                .map(|r| kind(&r[i]))
+                .filter(|k| *k != "text")
+                .collect()
+        };
+        let (want, got) = (kinds(&locust), kinds(&mine));
+        if name.ends_with("Median Response Time") {
+            // Locust's median: an int, or the raw min or max (a float) when it clamps; which
+            // one depends on the samples, and locusta's and Python's speeds differ.
+            assert!(
+                got.iter().all(|k| *k == "int" || *k == "float"),
+                "{} column `{name}`: {got:?}",
+                ours.display()
+            );
+        } else if want.len() == 1 && !got.is_empty() {
+            assert_eq!(
+                got,
+                want,
+                "{} column `{name}`: locusta {:?}, Locust {:?}",
+                ours.display(),
+                mine[1..].iter().map(|r| &r[i]).collect::<Vec<_>>(),
+                locust[1..].iter().map(|r| &r[i]).collect::<Vec<_>>()
+            );
+        }
+    }
+}
+
 fn column(rows: &[Vec<String>], name: &str) -> usize {
     rows[0]
         .iter()
@@ -193,6 +249,9 @@ fn the_same_plan_gives_the_same_files() {
             first_line(&locust.file(kind)),
             "{kind} header"
         );
+    }
+    for kind in ["stats", "stats_history", "failures"] {
+        assert_same_types(&ours.file(kind), &locust.file(kind));
     }
     let theirs = csv_rows(&locust.file("stats"));
     let mine = csv_rows(&ours.file("stats"));
@@ -281,6 +340,88 @@ fn full_history_rows_follow_locusts_layout() {
         layout(&locust),
         "the same entries appear in the history"
     );
+    assert_same_types(&ours.file("stats_history"), &locust.file("stats_history"));
+    assert_same_types(&ours.file("stats"), &locust.file("stats"));
+}
+
+/// The columns Locust writes as integers, as a consumer (a Prometheus exporter of
+/// `*_stats.csv`, say) reads them with Python's `int()`; the others with `float()`.
+const INT_CONSUMER: &str = r#"
+import csv, sys
+INT = {"Request Count", "Failure Count", "50%", "66%", "75%", "80%", "90%", "95%", "98%",
+       "99%", "99.9%", "99.99%", "100%", "Timestamp", "User Count", "Total Request Count",
+       "Total Failure Count", "Occurrences", "Count"}
+FLOAT = {"Median Response Time", "Average Response Time", "Min Response Time",
+         "Max Response Time", "Average Content Size", "Requests/s", "Failures/s",
+         "Total Median Response Time", "Total Average Response Time", "Total Min Response Time",
+         "Total Max Response Time", "Total Average Content Size"}
+read = 0
+for path in sys.argv[1:]:
+    rows = list(csv.DictReader(open(path, newline="")))
+    for row in rows:
+        for key, value in row.items():
+            if value == "N/A":
+                continue
+            if key in INT:
+                int(value)
+                read += 1
+            elif key in FLOAT:
+                float(value)
+    print(path, len(rows))
+print("values read with int():", read)
+"#;
+
+/// The issue's consumer: `int()` on every column Locust writes as an integer, over every file
+/// of a run that has percentiles below 1 ms, around 150 ms and clamped medians, with failures,
+/// with and without `--csv-full-history`.
+#[test]
+fn a_consumer_that_parses_locusts_integers_reads_every_locusta_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = server();
+    let dead = closed_port().to_string();
+    let slow = "  SlowUser:\n    wait_time: {constant: 0.1}\n    tasks: [{get: /slow}]\n";
+    write(
+        dir.path(),
+        "s.yaml",
+        &(SCENARIO.replace("DEAD", &dead) + slow),
+    );
+    for (prefix, extra) in [("plain", None), ("full", Some("--csv-full-history"))] {
+        let mut args = vec!["-f", "s.yaml", "-H"];
+        let host = format!("http://{addr}");
+        args.extend([
+            host.as_str(),
+            "-u",
+            "4",
+            "-r",
+            "4",
+            "-t",
+            "3",
+            "--only-summary",
+        ]);
+        args.extend(["--csv", prefix]);
+        args.extend(extra);
+        let run = locusta(dir.path(), &args);
+        assert_eq!(run.code, 1, "{}", run.output());
+        let files: Vec<PathBuf> = ["stats", "stats_history", "failures", "exceptions"]
+            .iter()
+            .map(|k| dir.path().join(format!("{prefix}_{k}.csv")))
+            .collect();
+        let args: Vec<&std::ffi::OsStr> = files.iter().map(|f| f.as_os_str()).collect();
+        let Some(out) = python(INT_CONSUMER, &args, "Python's int() over locusta's files") else {
+            return;
+        };
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(out.status.success(), "{stderr}");
+        let read: u64 = stdout
+            .lines()
+            .last()
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0);
+        assert!(read > 100, "{stdout}");
+    }
 }
 
 const FAULTS_LOCUSTFILE: &str = r#"

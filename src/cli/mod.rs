@@ -120,6 +120,10 @@ pub struct RunArgs {
     #[arg(long = "csv-full-history", help_heading = "Request statistics options")]
     pub csv_full_history: bool,
 
+    /// locusta's own: write medians and percentiles in the CSV files as exact milliseconds (29.599) instead of Locust's whole milliseconds (30)
+    #[arg(long = "csv-precise", help_heading = "Request statistics options")]
+    pub csv_precise: bool,
+
     /// Write the HTML report to FILE at the end of the run; {u}, {r} and {t} in the name become users, spawn rate and run time
     #[arg(
         long = "html",
@@ -358,6 +362,8 @@ pub struct Settings {
     pub stages: Option<Vec<crate::scenario::Stage>>,
     pub csv_prefix: Option<String>,
     pub csv_full_history: bool,
+    /// `--csv-precise`: exact percentiles in the CSV files instead of Locust's integers.
+    pub csv_precise: bool,
     /// The `--html` file name, placeholders not yet filled in.
     pub html: Option<String>,
     pub json: bool,
@@ -580,6 +586,10 @@ impl RunArgs {
                 "'--csv-full-history' requires '--csv'.".to_string(),
             ));
         }
+        let csv_precise = flag(self.csv_precise, "csv-precise");
+        if csv_precise && self.csv.is_none() {
+            return Err(UsageError("'--csv-precise' requires '--csv'.".to_string()));
+        }
         let exit_code_on_error = self.exit_code_on_error.unwrap_or(1);
         let exit_code_on_error = i32::try_from(exit_code_on_error)
             .ok()
@@ -608,6 +618,7 @@ impl RunArgs {
             stages: self.stages.map(|s| s.0),
             csv_prefix: self.csv,
             csv_full_history,
+            csv_precise,
             html: self.html,
             json: flag(self.json, "json"),
             json_file: self.json_file,

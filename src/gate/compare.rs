@@ -151,12 +151,18 @@ fn change(m: CompareMetric, baseline: f64, latest: f64) -> Option<f64> {
     }
 }
 
-/// Worse than allowed: latencies up by more than the limit, requests per second down by more,
-/// failure rate up by more points.
-fn regressed(m: CompareMetric, change: f64, limit: f64) -> bool {
+/// The smallest rise in a latency that counts as a regression: the resolution of Locust's
+/// files (whole milliseconds, which locusta writes too). Without it a 1 ms endpoint that reads
+/// 2 ms in the next run is "+100%", a change of a rounding, not of the application.
+pub const MIN_LATENCY_RISE_MS: f64 = 1.0;
+
+/// Worse than allowed: latencies up by more than the limit (and by a millisecond at least),
+/// requests per second down by more, failure rate up by more points.
+fn regressed(m: CompareMetric, baseline: f64, latest: f64, change: f64, limit: f64) -> bool {
     match m {
         CompareMetric::Rps => change < -limit,
-        _ => change > limit,
+        CompareMetric::FailureRate => change > limit,
+        _ => change > limit && latest - baseline >= MIN_LATENCY_RISE_MS,
     }
 }
 
@@ -175,9 +181,10 @@ fn endpoint(base: &Row, latest: &Row, limits: &Limits) -> EndpointChange {
                 latest: l,
                 change: delta,
                 limit,
-                regression: delta
-                    .zip(limit)
-                    .is_some_and(|(d, lim)| regressed(m, d, lim)),
+                regression: match (b, l, delta, limit) {
+                    (Some(b), Some(l), Some(d), Some(lim)) => regressed(m, b, l, d, lim),
+                    _ => false,
+                },
             }
         })
         .collect();
@@ -284,12 +291,14 @@ mod tests {
             row("/b", 100, 1, 50.0, 90.0, 10.0),
             row("/gone", 100, 0, 1.0, 1.0, 1.0),
             row("/rare", 3, 0, 10.0, 10.0, 0.1),
+            row("/fast", 100, 0, 1.0, 1.0, 10.0),
         ]);
         let latest = run(vec![
             row("/a", 100, 0, 40.0, 61.0, 10.0),
             row("/b", 100, 5, 50.0, 90.0, 7.0),
             row("/new", 5, 0, 1.0, 1.0, 1.0),
             row("/rare", 3, 0, 90.0, 90.0, 0.1),
+            row("/fast", 100, 0, 1.0, 1.9, 10.0),
         ]);
         let limits = Limits {
             median: Some(0.2),
@@ -311,7 +320,8 @@ mod tests {
             })
             .collect();
         // /a: median +33% (p95 +1.7% is fine); /b: RPS -30%, failure rate +4 points;
-        // /rare is 9x slower but has 3 requests: shown, not judged.
+        // /rare is 9x slower but has 3 requests: shown, not judged; /fast's p95 is +90% but
+        // 0.9 ms, under the files' millisecond resolution.
         assert_eq!(
             flagged,
             [

@@ -105,11 +105,50 @@ fn ms_or_int_zero(value: Option<f64>) -> String {
     }
 }
 
-fn median_field(e: &StatsEntry) -> String {
+/// How the response-time columns are written: Locust's whole milliseconds (the default, so a
+/// drop-in run's files parse as Locust's do), or locusta's exact values (`--csv-precise`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Precision {
+    /// Locust's types: percentiles as integers, the median an integer unless clamped.
+    #[default]
+    Locust,
+    /// The exact HDR values in milliseconds with their microsecond decimals (`29.599`).
+    Exact,
+}
+
+/// A percentile in Locust's type: `int(...)` of a whole number of milliseconds. Locust takes
+/// its value from a bucket (two significant digits); ours is the exact value rounded to the
+/// nearest millisecond, ties to even as Python's `round`, so 0.4 ms is written `0` as Locust
+/// writes it and 145 ms stays `145` where Locust writes `140`.
+fn whole_ms(ms: f64) -> String {
+    // Percentiles are clamped to the samples seen, all finite and >= 0.
+    format!("{}", ms.round_ties_even().max(0.0) as u64)
+}
+
+fn percentile_value(ms: f64, precision: Precision) -> String {
+    match precision {
+        Precision::Locust => whole_ms(ms),
+        Precision::Exact => pyfmt::float(ms),
+    }
+}
+
+/// `Median Response Time`: Locust's `median_response_time` is the 50% bucket (an int) clamped
+/// to the raw [min, max] (a float then), `0` without samples. The same rule over the rounded
+/// exact median gives the same type for the same requests: a single 151.84 ms request is
+/// written `151.84...`, as Locust writes it.
+fn median_field(e: &StatsEntry, precision: Precision) -> String {
     if e.num_requests == 0 {
-        "0".to_string()
-    } else {
-        pyfmt::float(e.median())
+        return "0".to_string();
+    }
+    let median = e.median();
+    if precision == Precision::Exact {
+        return pyfmt::float(median);
+    }
+    let rounded = median.round_ties_even();
+    match e.min_response_time {
+        _ if rounded > e.max_response_time => pyfmt::float(e.max_response_time),
+        Some(min) if rounded < min => pyfmt::float(min),
+        _ => whole_ms(rounded),
     }
 }
 
@@ -118,22 +157,30 @@ fn content_field(e: &StatsEntry) -> String {
         .map_or_else(|| "0".to_string(), pyfmt::float)
 }
 
-fn percentile_fields(values: Option<Vec<f64>>, has_requests: bool, empty: &str) -> Vec<String> {
+fn percentile_fields(
+    values: Option<Vec<f64>>,
+    has_requests: bool,
+    empty: &str,
+    precision: Precision,
+) -> Vec<String> {
     match values {
         _ if !has_requests => vec!["N/A".to_string(); PERCENTILES_TO_REPORT.len()],
-        Some(v) => v.into_iter().map(pyfmt::float).collect(),
+        Some(v) => v
+            .into_iter()
+            .map(|ms| percentile_value(ms, precision))
+            .collect(),
         None => vec![empty.to_string(); PERCENTILES_TO_REPORT.len()],
     }
 }
 
-fn stats_row(stats: &RequestStats, e: &StatsEntry) -> Vec<String> {
+fn stats_row(stats: &RequestStats, e: &StatsEntry, precision: Precision) -> Vec<String> {
     let (rps, fps) = stats.total_rates(e);
     let mut row = vec![
         e.method.clone(),
         e.name.clone(),
         e.num_requests.to_string(),
         e.num_failures.to_string(),
-        median_field(e),
+        median_field(e, precision),
         pyfmt::float(e.avg_response_time()),
         ms_or_int_zero(e.min_response_time),
         ms_or_int_zero(Some(e.max_response_time)),
@@ -145,15 +192,16 @@ fn stats_row(stats: &RequestStats, e: &StatsEntry) -> Vec<String> {
         e.percentiles(&PERCENTILES_TO_REPORT),
         e.num_requests > 0,
         "0",
+        precision,
     ));
     row
 }
 
 /// `PREFIX_stats.csv`: entries in (name, method) order, then Aggregated.
-pub fn stats_csv(stats: &RequestStats) -> Vec<u8> {
+pub fn stats_csv(stats: &RequestStats, precision: Precision) -> Vec<u8> {
     let rows = std::iter::once(header(&STATS_HEADER))
-        .chain(stats.entries().map(|e| stats_row(stats, e)))
-        .chain(std::iter::once(stats_row(stats, &stats.total)));
+        .chain(stats.entries().map(|e| stats_row(stats, e, precision)))
+        .chain(std::iter::once(stats_row(stats, &stats.total, precision)));
     to_csv(rows)
 }
 
@@ -163,6 +211,7 @@ fn history_row(
     timestamp: u64,
     users: usize,
     current: bool,
+    precision: Precision,
 ) -> Vec<String> {
     let (rps, fps) = stats.current_rates(e);
     let percentiles = if current {
@@ -178,11 +227,16 @@ fn history_row(
         format!("{rps:.6}"),
         format!("{fps:.6}"),
     ];
-    row.extend(percentile_fields(percentiles, e.num_requests > 0, "0"));
+    row.extend(percentile_fields(
+        percentiles,
+        e.num_requests > 0,
+        "0",
+        precision,
+    ));
     row.extend([
         e.num_requests.to_string(),
         e.num_failures.to_string(),
-        median_field(e),
+        median_field(e, precision),
         pyfmt::float(e.avg_response_time()),
         ms_or_int_zero(e.min_response_time),
         ms_or_int_zero(Some(e.max_response_time)),
@@ -199,6 +253,7 @@ pub fn history_rows(
     timestamp: u64,
     users: usize,
     full_history: bool,
+    precision: Precision,
 ) -> Vec<u8> {
     let entries: Vec<&StatsEntry> = if full_history {
         stats.entries().collect()
@@ -207,13 +262,14 @@ pub fn history_rows(
     };
     let rows = entries
         .into_iter()
-        .map(|e| history_row(stats, e, timestamp, users, true))
+        .map(|e| history_row(stats, e, timestamp, users, true, precision))
         .chain(std::iter::once(history_row(
             stats,
             &stats.total,
             timestamp,
             users,
             full_history,
+            precision,
         )));
     to_csv(rows)
 }
@@ -275,12 +331,13 @@ pub struct CsvFiles {
     history: File,
     history_path: PathBuf,
     full_history: bool,
+    precision: Precision,
 }
 
 impl CsvFiles {
     /// Creates the prefix's folders and the four files with their headers, as Locust does at
     /// start-up, so a run that fails early still leaves well-formed files.
-    pub fn create(prefix: &str, full_history: bool) -> io::Result<Self> {
+    pub fn create(prefix: &str, full_history: bool, precision: Precision) -> io::Result<Self> {
         let path = |suffix: &str| PathBuf::from(format!("{prefix}_{suffix}.csv"));
         if let Some(parent) = Path::new(prefix)
             .parent()
@@ -308,17 +365,23 @@ impl CsvFiles {
             history,
             history_path,
             full_history,
+            precision,
         })
     }
 
     /// One tick: rewrite the three snapshot files, append to the history.
     pub fn write(&mut self, stats: &RequestStats, users: usize, now: f64) -> io::Result<()> {
-        replace_file(&self.stats, &stats_csv(stats))?;
+        replace_file(&self.stats, &stats_csv(stats, self.precision))?;
         replace_file(&self.failures, &failures_csv(stats))?;
         replace_file(&self.exceptions, &exceptions_csv(stats))?;
         // One write per tick keeps each appended block whole.
-        self.history
-            .write_all(&history_rows(stats, now as u64, users, self.full_history))?;
+        self.history.write_all(&history_rows(
+            stats,
+            now as u64,
+            users,
+            self.full_history,
+            self.precision,
+        ))?;
         self.history.flush()
     }
 
@@ -374,13 +437,14 @@ mod tests {
     fn empty_run_matches_locusts_bytes() {
         let stats = Stats::new(1, 0.0);
         let s = stats.collect();
-        let got = String::from_utf8(stats_csv(&s)).unwrap();
+        let got = String::from_utf8(stats_csv(&s, Precision::Locust)).unwrap();
         let want = format!(
             "{}\r\n,Aggregated,0,0,0,0.0,0,0,0,0.0,0.0,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A\r\n",
             STATS_HEADER.join(",")
         );
         assert_eq!(got, want);
-        let history = String::from_utf8(history_rows(&s, 1795374118, 0, false)).unwrap();
+        let history =
+            String::from_utf8(history_rows(&s, 1795374118, 0, false, Precision::Locust)).unwrap();
         assert_eq!(
             history,
             "1795374118,0,,Aggregated,0.000000,0.000000,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,0,0,0,0.0,0,0,0\r\n"
@@ -391,15 +455,107 @@ mod tests {
     fn stats_rows_quote_and_format_like_python() {
         let stats = fixture();
         let s = stats.collect();
-        let text = String::from_utf8(stats_csv(&s)).unwrap();
+        let text = String::from_utf8(stats_csv(&s, Precision::Locust)).unwrap();
         let lines: Vec<&str> = text.split("\r\n").collect();
+        // The median of [1.25, 3.5] is 3.5 (Locust's upper median), rounded to 4: above the
+        // max, so clamped to it as Locust clamps, a float; the percentiles are whole ms.
         assert_eq!(
             lines[1],
+            "GET,/,2,0,3.5,2.375,1.25,3.5,1234.0,1.3333333333333333,0.0,4,4,4,4,4,4,4,4,4,4,4"
+        );
+        let exact = String::from_utf8(stats_csv(&s, Precision::Exact)).unwrap();
+        assert_eq!(
+            exact.split("\r\n").nth(1).unwrap(),
             "GET,/,2,0,3.5,2.375,1.25,3.5,1234.0,1.3333333333333333,0.0,3.5,3.5,3.5,3.5,3.5,3.5,3.5,3.5,3.5,3.5,3.5"
         );
-        assert!(lines[2].starts_with("POST,\"/b, with \"\"quotes\"\"\",1,0,2.0,2.0,"));
+        assert!(lines[2].starts_with("POST,\"/b, with \"\"quotes\"\"\",1,0,2,2.0,"));
         assert!(lines[5].starts_with(",Aggregated,5,2,"));
         assert_eq!(lines[6], "");
+    }
+
+    /// Locust's median rule over whole milliseconds: an int inside [min, max], the raw min or
+    /// max (a float) when the rounded value falls outside; 0.4 ms is `0` as Locust writes it.
+    #[test]
+    fn medians_and_percentiles_take_locusts_types() {
+        let cases: [(&[f64], &str, &str); 5] = [
+            (&[29.599, 29.7, 31.2], "30", "30"),
+            (&[151.84456299999738], "151.84456299999738", "152"),
+            (&[0.4], "0.4", "0"),
+            (&[145.0, 145.0, 145.0], "145", "145"),
+            (&[2.5, 2.5], "2.5", "2"),
+        ];
+        for (samples, median, p50) in cases {
+            let stats = Stats::new(1, 0.0);
+            for &ms in samples {
+                stats.record(&RequestSample {
+                    method: "GET",
+                    name: "/",
+                    response_time_ms: ms,
+                    content_length: 0,
+                    error: None,
+                    timestamp: 1.0,
+                });
+            }
+            let s = stats.collect();
+            let text = String::from_utf8(stats_csv(&s, Precision::Locust)).unwrap();
+            let row: Vec<&str> = text.split("\r\n").nth(1).unwrap().split(',').collect();
+            assert_eq!((row[4], row[11]), (median, p50), "{samples:?}");
+            assert!(
+                row[11..].iter().all(|v| v.parse::<u64>().is_ok()),
+                "{row:?}"
+            );
+        }
+    }
+
+    /// The sorted-samples oracle still holds after rounding: each integer percentile is the
+    /// Locust-rank sample rounded to the nearest ms, within the histogram's 0.1%.
+    #[test]
+    fn whole_ms_percentiles_are_the_sorted_samples_rounded() {
+        use rand::{RngExt, SeedableRng, rngs::SmallRng};
+        let mut rng = SmallRng::seed_from_u64(11);
+        for round in 0..100 {
+            let n = rng.random_range(1..2000);
+            let samples: Vec<f64> = (0..n)
+                .map(|_| match round % 3 {
+                    0 => rng.random_range(0.05..3.0),
+                    1 => rng.random_range(1.0..2000.0),
+                    _ => rng.random_range(0.0f64..1.0).powi(6) * 30_000.0 + 0.3,
+                })
+                .collect();
+            let stats = Stats::new(1, 0.0);
+            for &ms in &samples {
+                stats.record(&RequestSample {
+                    method: "GET",
+                    name: "/",
+                    response_time_ms: ms,
+                    content_length: 0,
+                    error: None,
+                    timestamp: 1.0,
+                });
+            }
+            let text = String::from_utf8(stats_csv(&stats.collect(), Precision::Locust)).unwrap();
+            let row: Vec<String> = text
+                .split("\r\n")
+                .nth(1)
+                .unwrap()
+                .split(',')
+                .map(String::from)
+                .collect();
+            let mut sorted: Vec<f64> = samples
+                .iter()
+                .map(|ms| (ms * 1000.0).round() / 1000.0)
+                .collect();
+            sorted.sort_by(f64::total_cmp);
+            for (i, p) in PERCENTILES_TO_REPORT.iter().enumerate() {
+                let want = sorted[((n as f64 * p) as usize).min(n - 1)];
+                let got: u64 = row[11 + i].parse().expect("an integer, as Locust writes");
+                let slack = 0.5 + want * 0.001 + 0.0005;
+                assert!(
+                    (got as f64 - want).abs() <= slack,
+                    "round {round}, p {p}: {got} for {want}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -28,7 +28,7 @@ use crate::engine::{RunConfig, Runner};
 use crate::gate::Threshold;
 use crate::machine::{self, Machine};
 use crate::report::console;
-use crate::report::csv::CsvFiles;
+use crate::report::csv::{CsvFiles, Precision};
 use crate::report::{scenario as scenario_report, verdicts};
 use crate::scenario::{self, Scenario, TagFilter, plan, select};
 use crate::stats::history::History;
@@ -114,7 +114,15 @@ pub fn execute(settings: &Settings) -> i32 {
         }
     }
     let csv = match &settings.csv_prefix {
-        Some(prefix) => match CsvFiles::create(prefix, settings.csv_full_history) {
+        Some(prefix) => match CsvFiles::create(
+            prefix,
+            settings.csv_full_history,
+            if settings.csv_precise {
+                Precision::Exact
+            } else {
+                Precision::Locust
+            },
+        ) {
             Ok(files) => Some(files),
             Err(e) => {
                 return usage_failure(format!("cannot write the --csv files {prefix}_*.csv: {e}"));
