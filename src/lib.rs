@@ -9,6 +9,7 @@ pub mod demo;
 pub mod distributed;
 pub mod engine;
 pub mod gate;
+pub mod limits;
 pub mod logging;
 pub mod machine;
 pub mod pyfmt;

@@ -73,7 +73,7 @@ pub struct RunArgs {
     pub host: Option<String>,
 
     /// Peak number of concurrent users [default: 1]
-    #[arg(short = 'u', long, value_name = "INT", value_parser = values::count, help_heading = "Common options")]
+    #[arg(short = 'u', long, value_name = "INT", value_parser = values::users, help_heading = "Common options")]
     pub users: Option<u64>,
 
     /// Rate to spawn users at (users per second) [default: 1]

@@ -44,7 +44,13 @@ fn processes(n: Option<i64>) -> Result<Option<u64>, UsageError> {
         Some(-1) => Ok(Some(
             std::thread::available_parallelism().map_or(1, |n| n.get() as u64),
         )),
-        Some(n) if n > 0 => Ok(Some(n as u64)),
+        Some(n) if n > 0 && n.unsigned_abs() <= crate::limits::MAX_PROCESSES => {
+            Ok(Some(n.unsigned_abs()))
+        }
+        Some(n) if n > 0 => Err(UsageError(format!(
+            "argument --processes: at most {} processes, got {n}",
+            crate::limits::MAX_PROCESSES
+        ))),
         Some(n) => Err(UsageError(format!(
             "argument --processes: must be a positive number or -1 (one per core), got {n}"
         ))),

@@ -21,19 +21,38 @@ pub fn timespan(s: &str) -> Result<u64, String> {
         "Invalid time span format. Valid formats: 20, 20s, 3m, 2h, 1h20m, 3h30m10s, etc."
             .to_string()
     };
+    let limit = |n: u64| -> Result<u64, String> {
+        if n > crate::limits::MAX_SECONDS {
+            Err(format!(
+                "'{s}' is more than 10 years ({} seconds)",
+                crate::limits::MAX_SECONDS
+            ))
+        } else {
+            Ok(n)
+        }
+    };
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        return s.parse().map_err(|_| bad());
+        // Digits past u64 are still a number of seconds, just too many of them.
+        return s.parse().map_or_else(|_| limit(u64::MAX), limit);
     }
     let caps = SPAN
         .captures(s)
         .filter(|c| c.iter().skip(1).any(|g| g.is_some()))
         .ok_or_else(bad)?;
-    let part = |i: usize, unit: u64| -> Result<u64, String> {
-        caps.get(i)
-            .map_or(Ok(0), |m| m.as_str().parse::<u64>().map_err(|_| bad()))
-            .and_then(|n| n.checked_mul(unit).ok_or_else(bad))
+    // Saturating: an hour count past u64 is as much "too long" as one just past the limit.
+    let part = |i: usize, unit: u64| -> u64 {
+        caps.get(i).map_or(0, |m| {
+            m.as_str()
+                .parse::<u64>()
+                .unwrap_or(u64::MAX)
+                .saturating_mul(unit)
+        })
     };
-    Ok(part(1, 3600)? + part(2, 60)? + part(3, 1)?)
+    limit(
+        part(1, 3600)
+            .saturating_add(part(2, 60))
+            .saturating_add(part(3, 1)),
+    )
 }
 
 /// argparse's `int`.
@@ -49,16 +68,34 @@ pub fn count(s: &str) -> Result<u64, String> {
     u64::try_from(n).map_err(|_| format!("must be 0 or more, got {n}"))
 }
 
-/// `-r/--spawn-rate`: a finite float above 0.
+/// `-u/--users` and a stage's users: a count, at most [`crate::limits::MAX_USERS`].
+pub fn users(s: &str) -> Result<u64, String> {
+    let n = int(s).or_else(|e| {
+        // A whole number too large for an int is still a count, just out of range.
+        let digits = s.trim();
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(i64::MAX)
+        } else {
+            Err(e)
+        }
+    })?;
+    let n = u64::try_from(n).map_err(|_| format!("must be 0 or more, got {n}"))?;
+    crate::limits::users(n).map_err(|_| {
+        format!(
+            "must be at most {} users, got {}",
+            crate::limits::MAX_USERS,
+            s.trim()
+        )
+    })
+}
+
+/// `-r/--spawn-rate`: a finite float above 0, within [`crate::limits::spawn_rate`]'s range.
 pub fn spawn_rate(s: &str) -> Result<f64, String> {
     let x: f64 = s
         .trim()
         .parse()
         .map_err(|_| format!("invalid float value: '{s}'"))?;
-    if !x.is_finite() || x <= 0.0 {
-        return Err("must be > 0".to_string());
-    }
-    Ok(x)
+    crate::limits::spawn_rate(x)
 }
 
 /// A flag's value from an environment variable or a config file: Locust's accepted words.
@@ -105,12 +142,10 @@ pub fn stages(s: &str) -> Result<Stages, String> {
         if seconds == 0 {
             return Err(bad(item, "a stage lasts more than 0 seconds"));
         }
-        let users = count(parts[1]).map_err(|_| bad(item, "users is a whole number"))?;
+        let users = users(parts[1]).map_err(|e| bad(item, &format!("users: {e}")))?;
         let duration = std::time::Duration::from_secs(seconds);
         let spawn_rate = match parts.get(2) {
-            Some(r) => {
-                spawn_rate(r).map_err(|_| bad(item, "the spawn rate is a number above 0"))?
-            }
+            Some(r) => spawn_rate(r).map_err(|e| bad(item, &format!("the spawn rate {e}")))?,
             None => crate::scenario::Stage::even_rate(previous, users, duration),
         };
         out.push(crate::scenario::Stage {
@@ -133,7 +168,8 @@ pub fn threshold(s: &str) -> Result<crate::gate::Threshold, String> {
 pub fn non_negative_float(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
-        Ok(_) => Err("must be 0 or more".to_string()),
+        Ok(x) if x.is_nan() || x < 0.0 => Err("must be 0 or more".to_string()),
+        Ok(_) => Err(format!("'{s}' is too large a number")),
         Err(_) => Err(format!("invalid float value: '{s}'")),
     }
 }
@@ -204,9 +240,17 @@ mod tests {
         assert!(
             stages("1m:-5")
                 .unwrap_err()
-                .contains("users is a whole number")
+                .contains("users: must be 0 or more")
         );
-        assert!(stages("1m:5:0").unwrap_err().contains("above 0"));
+        assert!(
+            stages("1m:5:0")
+                .unwrap_err()
+                .contains("the spawn rate must be > 0")
+        );
+        assert_eq!(
+            stages("1s:5:1e-300").unwrap_err(),
+            "'1s:5:1e-300' is not DURATION:USERS[:SPAWN_RATE] (the spawn rate must be from 1e-6 to 1e7 users per second, got 1e-300); e.g. 2m:100,30s:500,1m:500"
+        );
     }
 
     #[test]
@@ -217,6 +261,18 @@ mod tests {
         assert_eq!(spawn_rate("0").unwrap_err(), "must be > 0");
         assert_eq!(spawn_rate("2.5"), Ok(2.5));
         assert!(spawn_rate("inf").is_err());
+        assert!(spawn_rate("1e-300").is_err());
+        assert_eq!(users("10000000"), Ok(10_000_000));
+        assert_eq!(
+            users("18446744073709551616").unwrap_err(),
+            "must be at most 10000000 users, got 18446744073709551616"
+        );
+        assert_eq!(
+            timespan("99999999999999999999").unwrap_err(),
+            "'99999999999999999999' is more than 10 years (315360000 seconds)"
+        );
+        assert!(timespan("5124095576030431h1m").is_err());
+        assert_eq!(timespan("87600h"), Ok(315_360_000));
         assert_eq!(flag("YES"), Ok(true));
         assert_eq!(flag("off"), Ok(false));
         assert!(flag("maybe").is_err());

@@ -165,7 +165,9 @@ impl App {
         }
         let jitter = rand::rng().random_range(0.75..1.25);
         let ms = kind as u64 as f64 * self.latency_scale * jitter;
-        tokio::time::sleep(Duration::from_secs_f64(ms / 1000.0)).await;
+        // The scale is bounded where it is read; a bad one waits the longest span, not panics.
+        let wait = crate::limits::seconds(ms / 1000.0).unwrap_or(crate::limits::MAX_DURATION);
+        tokio::time::sleep(wait).await;
     }
 
     /// The injected delay for `path`: the longest matching prefix's.

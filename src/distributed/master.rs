@@ -196,9 +196,8 @@ impl Master {
             "Sending spawn jobs of {target} users at {rate:.2} spawn rate to {} ready workers",
             self.ready_workers()
         );
-        let batch = rate.floor().max(1.0);
-        let interval = Duration::from_secs_f64(batch / rate);
-        let batch = batch as usize;
+        let (batch, interval) = crate::limits::batches(rate);
+        let batch = usize::try_from(batch).unwrap_or(usize::MAX);
         {
             let mut inner = self.inner.lock();
             inner.testing = true;
@@ -371,10 +370,16 @@ impl Master {
                 }
             }
             "spawning_complete" if known => {
-                let (_, users) = wire::read_report(&message.data);
+                let users = match wire::read_report(&message.data) {
+                    Ok((_, users)) => users.unwrap_or_default(),
+                    Err(e) => {
+                        warn!(target: "locusta.runners", "Ignoring the user counts of a malformed spawning_complete from worker {id}: {e}");
+                        BTreeMap::new()
+                    }
+                };
                 if let Some(node) = inner.workers.get_mut(id) {
                     node.state = NodeState::Running;
-                    node.users = users.unwrap_or_default();
+                    node.users = users;
                 }
                 drop(inner);
                 self.changed.notify_waiters();
@@ -382,7 +387,13 @@ impl Master {
             }
             "stats" => {
                 // Counted even from a worker we do not know, as Locust's master does.
-                let (entries, users) = wire::read_report(&message.data);
+                let (entries, users) = match wire::read_report(&message.data) {
+                    Ok(report) => report,
+                    Err(e) => {
+                        warn!(target: "locusta.runners", "Dropping a malformed stats message from worker {id}: {e}");
+                        return;
+                    }
+                };
                 self.stats.absorb(&entries);
                 if let (Some(node), Some(users)) = (inner.workers.get_mut(id), users) {
                     node.users = users;

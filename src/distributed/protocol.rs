@@ -130,23 +130,65 @@ pub struct Spawn {
     pub parsed_options: BTreeMap<String, Value>,
 }
 
+/// A count sent by a peer: a whole number from 0 to `max`, as int or as a float with no
+/// fraction (Python sends either).
+pub fn count(value: &Value, max: u64) -> Result<u64, String> {
+    let bad = || format!("expected a whole number from 0 to {max}, got {value}");
+    if let Some(n) = value.as_u64() {
+        return if n <= max { Ok(n) } else { Err(bad()) };
+    }
+    match number(value) {
+        Some(x) if x.fract() == 0.0 && (0.0..=max as f64).contains(&x) => Ok(x as u64),
+        _ => Err(bad()),
+    }
+}
+
 impl Spawn {
-    /// Reads a master's spawn leniently; `None` when a key the worker needs is missing.
-    pub fn read(data: &Value) -> Option<Spawn> {
-        let counts = field(data, "user_classes_count")?.as_map()?;
-        let user_classes_count = counts
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str()?.to_string(), number(v)?.max(0.0) as u64)))
-            .collect();
-        Some(Spawn {
-            timestamp: field(data, "timestamp").and_then(number)?,
+    /// Reads a master's spawn: `Err` says why it cannot be applied (a key the worker needs
+    /// missing, or a number out of range), and the worker drops it with a warning.
+    pub fn read(data: &Value) -> Result<Spawn, String> {
+        let counts = field(data, "user_classes_count")
+            .and_then(Value::as_map)
+            .ok_or("no user_classes_count map")?;
+        let mut user_classes_count = BTreeMap::new();
+        let mut total: u64 = 0;
+        for (k, v) in counts {
+            let name = k.as_str().ok_or_else(|| format!("a user type named {k}"))?;
+            let n = count(v, crate::limits::MAX_USERS)
+                .map_err(|e| format!("user_classes_count.{name}: {e}"))?;
+            total = total.saturating_add(n);
+            user_classes_count.insert(name.to_string(), n);
+        }
+        crate::limits::users(total).map_err(|e| format!("user_classes_count: {e}"))?;
+        let timestamp = field(data, "timestamp")
+            .and_then(number)
+            .filter(|t| t.is_finite())
+            .ok_or("no timestamp")?;
+        let stop_timeout = match field(data, "stop_timeout") {
+            None | Some(Value::Nil) => None,
+            Some(v) => Some(
+                number(v)
+                    .ok_or_else(|| format!("stop_timeout: expected seconds, got {v}"))
+                    .and_then(|t| crate::limits::seconds(t).map(|_| t))
+                    .map_err(|e| format!("stop_timeout: {e}"))?,
+            ),
+        };
+        Ok(Spawn {
+            timestamp,
             user_classes_count,
             host: field(data, "host")
                 .and_then(Value::as_str)
                 .map(str::to_string),
-            stop_timeout: field(data, "stop_timeout").and_then(number),
+            stop_timeout,
             parsed_options: BTreeMap::new(),
         })
+    }
+
+    /// `stop_timeout` as a duration (checked when read).
+    pub fn stop_timeout(&self) -> std::time::Duration {
+        self.stop_timeout
+            .and_then(|t| crate::limits::seconds(t).ok())
+            .unwrap_or_default()
     }
 }
 
@@ -271,7 +313,44 @@ mod tests {
         assert_eq!(s.user_classes_count["ApiUser"], 1);
         assert_eq!(s.host, None);
         assert_eq!(s.stop_timeout, Some(0.5));
-        assert!(Spawn::read(&Value::Nil).is_none());
+        assert!(Spawn::read(&Value::Nil).is_err());
+    }
+
+    /// A spawn the worker cannot apply (an absurd count, an infinite stop_timeout) is refused
+    /// with the reason, which the worker logs before dropping it.
+    #[test]
+    fn a_spawn_with_numbers_out_of_range_is_refused() {
+        let spawn = |counts: Value, stop_timeout: Value| {
+            Spawn::read(&Value::Map(vec![
+                (Value::from("timestamp"), Value::F64(1.0)),
+                (
+                    Value::from("user_classes_count"),
+                    Value::Map(vec![(Value::from("WebUser"), counts)]),
+                ),
+                (Value::from("stop_timeout"), stop_timeout),
+            ]))
+        };
+        assert_eq!(
+            spawn(Value::from(3), Value::F64(2.5))
+                .unwrap()
+                .stop_timeout(),
+            std::time::Duration::from_millis(2500)
+        );
+        assert!(spawn(Value::F64(3.0), Value::Nil).is_ok());
+        for (counts, stop) in [
+            (Value::from(u64::MAX), Value::Nil),
+            (Value::from(-1), Value::Nil),
+            (Value::F64(1.5), Value::Nil),
+            (Value::F64(f64::NAN), Value::Nil),
+            (Value::from("3"), Value::Nil),
+            (Value::from(3), Value::F64(f64::INFINITY)),
+            (Value::from(3), Value::F64(-1.0)),
+            (Value::from(3), Value::F64(1e300)),
+            (Value::from(3), Value::from("soon")),
+        ] {
+            let e = spawn(counts.clone(), stop.clone()).unwrap_err();
+            assert!(!e.is_empty(), "{counts} {stop}");
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use rmpv::Value;
 
-use super::protocol::{StatsReport, WireEntry, WireError, field, number};
+use super::protocol::{StatsReport, WireEntry, WireError, count, field, number};
 use crate::stats::{Drained, StatsError};
 
 /// Locust's `bucket_response_time`: about two significant digits of milliseconds, rounded
@@ -137,91 +137,166 @@ pub fn report(
     }
 }
 
-/// A map with integer (or float) keys and counts: `{7: 5, 120: 1}`.
-fn int_map(value: Option<&Value>) -> Vec<(f64, u64)> {
-    value
-        .and_then(Value::as_map)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((number(k)?, number(v)?.max(0.0) as u64)))
-                .collect()
-        })
-        .unwrap_or_default()
+/// The most requests one worker report may count. A report covers 3 seconds: 20 million is
+/// 6.7 million requests a second from one worker, some 30 times what one locusta core sends
+/// (bench/perf.py: ~110,000 a CPU-second) and hundreds of times a Python worker. Counts past
+/// it come from a broken or hostile peer; the samples they expand to (4 bytes each, so at
+/// most 80 MB here) must not exhaust the master.
+const MAX_REPORTED: u64 = 20_000_000;
+
+/// A number sent by a peer that must be finite and 0 or more (a response time, a timestamp).
+fn non_negative(value: &Value, key: &str) -> Result<f64, String> {
+    match number(value) {
+        Some(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        _ => Err(format!("{key}: expected a number 0 or more, got {value}")),
+    }
 }
 
-/// Reads one serialized entry, from a Python or a locusta worker. Response times come from
-/// locusta's exact microseconds when present, else from Locust's rounded buckets.
-fn read_entry(data: &Value) -> Option<Drained> {
-    let text = |key: &str| field(data, key).and_then(Value::as_str).map(str::to_string);
-    let num = |key: &str| field(data, key).and_then(number);
-    let requests = num("num_requests")?.max(0.0) as u64;
-    let samples: Vec<u32> = match field(data, "locusta_us").and_then(Value::as_array) {
+/// A map with number keys and counts: `{7: 5, 120: 1}`; keys finite and 0 or more.
+fn int_map(value: Option<&Value>, key: &str) -> Result<Vec<(f64, u64)>, String> {
+    let Some(map) = value.and_then(Value::as_map) else {
+        return Ok(Vec::new());
+    };
+    map.iter()
+        .map(|(k, v)| {
+            let at = format!("{key}[{k}]");
+            Ok((
+                non_negative(k, &at)?,
+                count(v, MAX_REPORTED).map_err(|e| format!("{at}: {e}"))?,
+            ))
+        })
+        .collect()
+}
+
+/// Microseconds from a peer's milliseconds: at most `u32::MAX` (71 minutes), as recorded.
+fn micros(ms: f64) -> u32 {
+    (ms * 1000.0).round().min(f64::from(u32::MAX)) as u32
+}
+
+/// Response times as (microseconds, count): locusta's exact ones when present, else Locust's
+/// rounded buckets. Together they may count no more than the entry's requests.
+fn read_samples(data: &Value, requests: u64) -> Result<Vec<u32>, String> {
+    let pairs: Vec<(u32, u64)> = match field(data, "locusta_us").and_then(Value::as_array) {
         Some(pairs) => pairs
             .iter()
-            .filter_map(|p| {
-                let p = p.as_array()?;
-                Some((number(p.first()?)? as u32, number(p.get(1)?)? as usize))
+            .map(|p| {
+                let pair = p.as_array().filter(|p| p.len() == 2);
+                let pair =
+                    pair.ok_or_else(|| format!("locusta_us: expected [us, count], got {p}"))?;
+                let us =
+                    count(&pair[0], u64::from(u32::MAX)).map_err(|e| format!("locusta_us: {e}"))?;
+                let n = count(&pair[1], MAX_REPORTED).map_err(|e| format!("locusta_us: {e}"))?;
+                Ok((us as u32, n))
             })
-            .flat_map(|(us, n)| std::iter::repeat_n(us, n))
-            .collect(),
-        None => int_map(field(data, "response_times"))
+            .collect::<Result<_, String>>()?,
+        None => int_map(field(data, "response_times"), "response_times")?
             .into_iter()
-            .flat_map(|(ms, n)| std::iter::repeat_n((ms * 1000.0) as u32, n as usize))
+            .map(|(ms, n)| (micros(ms), n))
             .collect(),
     };
+    let total = pairs
+        .iter()
+        .fold(0u64, |sum, (_, n)| sum.saturating_add(*n));
+    if total > requests {
+        return Err(format!("{total} response times for {requests} requests"));
+    }
+    Ok(pairs
+        .into_iter()
+        .flat_map(|(us, n)| std::iter::repeat_n(us, n as usize))
+        .collect())
+}
+
+/// Reads one serialized entry, from a Python or a locusta worker: `Err` names the first
+/// field out of range.
+fn read_entry(data: &Value) -> Result<Drained, String> {
+    let text = |key: &str| field(data, key).and_then(Value::as_str).map(str::to_string);
+    let name = text("name").ok_or("an entry without a name")?;
+    let at = |e: String| format!("entry {name:?}: {e}");
+    let num = |key: &str| -> Result<f64, String> {
+        match field(data, key) {
+            None | Some(Value::Nil) => Ok(0.0),
+            Some(v) => non_negative(v, key),
+        }
+    };
+    let counted = |key: &str| -> Result<u64, String> {
+        field(data, key).map_or(Ok(0), |v| {
+            count(v, MAX_REPORTED).map_err(|e| format!("{key}: {e}"))
+        })
+    };
+    let requests = counted("num_requests").map_err(at)?;
+    let samples = read_samples(data, requests).map_err(at)?;
     let mut per_second: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
-    for (sec, n) in int_map(field(data, "num_reqs_per_sec")) {
-        per_second.entry(sec as u64).or_default().0 += n;
+    for (sec, n) in int_map(field(data, "num_reqs_per_sec"), "num_reqs_per_sec").map_err(at)? {
+        let slot = per_second.entry(sec as u64).or_default();
+        slot.0 = slot.0.saturating_add(n);
     }
-    for (sec, n) in int_map(field(data, "num_fail_per_sec")) {
-        per_second.entry(sec as u64).or_default().1 += n;
+    for (sec, n) in int_map(field(data, "num_fail_per_sec"), "num_fail_per_sec").map_err(at)? {
+        let slot = per_second.entry(sec as u64).or_default();
+        slot.1 = slot.1.saturating_add(n);
     }
-    let last = num("last_request_timestamp");
-    Some(Drained {
+    let last = match field(data, "last_request_timestamp") {
+        None | Some(Value::Nil) => per_second.keys().last().map(|s| *s as f64),
+        Some(v) => Some(non_negative(v, "last_request_timestamp").map_err(at)?),
+    };
+    Ok(Drained {
         method: text("method").unwrap_or_default(),
-        name: text("name")?,
         requests,
-        failures: num("num_failures").unwrap_or(0.0).max(0.0) as u64,
-        total_response_time: num("total_response_time").unwrap_or(0.0),
-        min_response_time: num("min_response_time").unwrap_or(0.0),
-        max_response_time: num("max_response_time").unwrap_or(0.0),
-        content_length: num("total_content_length").unwrap_or(0.0).max(0.0) as u64,
-        last_timestamp: last.or_else(|| per_second.keys().last().map(|s| *s as f64))?,
+        failures: counted("num_failures").map_err(at)?,
+        total_response_time: num("total_response_time").map_err(at)?,
+        min_response_time: num("min_response_time").map_err(at)?,
+        max_response_time: num("max_response_time").map_err(at)?,
+        content_length: counted("total_content_length").map_err(at)?,
+        last_timestamp: last.ok_or_else(|| at("no last_request_timestamp".to_string()))?,
         samples,
         per_second: per_second
             .into_iter()
             .map(|(sec, (reqs, fails))| (sec, reqs, fails))
             .collect(),
         errors: Vec::new(),
+        name,
     })
 }
 
-/// What a worker's `stats` message holds: its entries (errors attached to the first) and the
-/// users it runs now. Unreadable entries are skipped, never fatal.
-pub fn read_report(data: &Value) -> (Vec<Drained>, Option<BTreeMap<String, u64>>) {
-    let mut entries: Vec<Drained> = field(data, "stats")
-        .and_then(Value::as_array)
-        .map(|list| list.iter().filter_map(read_entry).collect())
-        .unwrap_or_default();
-    let errors: Vec<StatsError> = field(data, "errors")
-        .and_then(Value::as_map)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(_, e)| {
-                    let text = |key: &str| field(e, key).and_then(Value::as_str);
-                    let seen = |key: &str| field(e, key).and_then(number);
-                    Some(StatsError {
-                        method: text("method")?.to_string(),
-                        name: text("name")?.to_string(),
-                        error: text("error")?.to_string(),
-                        occurrences: seen("occurrences")?.max(0.0) as u64,
-                        first_seen: seen("first_seen").unwrap_or(0.0),
-                        last_seen: seen("last_seen").unwrap_or(0.0),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+fn read_error(e: &Value) -> Result<StatsError, String> {
+    let text = |key: &str| {
+        field(e, key)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| format!("an error without {key}"))
+    };
+    let seen = |key: &str| match field(e, key) {
+        None | Some(Value::Nil) => Ok(0.0),
+        Some(v) => non_negative(v, key),
+    };
+    let occurrences = field(e, "occurrences").ok_or("an error without occurrences")?;
+    Ok(StatsError {
+        method: text("method")?,
+        name: text("name")?,
+        error: text("error")?,
+        occurrences: count(occurrences, MAX_REPORTED).map_err(|e| format!("occurrences: {e}"))?,
+        first_seen: seen("first_seen")?,
+        last_seen: seen("last_seen")?,
+    })
+}
+
+/// A worker's entries, and its users per type when the message says.
+pub type Report = (Vec<Drained>, Option<BTreeMap<String, u64>>);
+
+/// What a worker's `stats` (or `spawning_complete`) message holds: its entries (errors
+/// attached to the first) and the users it runs now. A message with a number out of range is
+/// refused whole (`Err` says where), so one broken peer cannot skew or exhaust the master.
+pub fn read_report(data: &Value) -> Result<Report, String> {
+    let mut entries: Vec<Drained> = match field(data, "stats").and_then(Value::as_array) {
+        Some(list) => list.iter().map(read_entry).collect::<Result<_, _>>()?,
+        None => Vec::new(),
+    };
+    let errors: Vec<StatsError> = match field(data, "errors").and_then(Value::as_map) {
+        Some(m) => m
+            .iter()
+            .map(|(_, e)| read_error(e))
+            .collect::<Result<_, _>>()?,
+        None => Vec::new(),
+    };
     if !errors.is_empty() {
         match entries.first_mut() {
             Some(first) => first.errors = errors,
@@ -241,14 +316,20 @@ pub fn read_report(data: &Value) -> (Vec<Drained>, Option<BTreeMap<String, u64>>
             }),
         }
     }
-    let users = field(data, "user_classes_count")
-        .and_then(Value::as_map)
-        .map(|m| {
+    let users = match field(data, "user_classes_count").and_then(Value::as_map) {
+        Some(m) => Some(
             m.iter()
-                .filter_map(|(k, v)| Some((k.as_str()?.to_string(), number(v)?.max(0.0) as u64)))
-                .collect()
-        });
-    (entries, users)
+                .map(|(k, v)| {
+                    let name = k.as_str().ok_or_else(|| format!("a user type named {k}"))?;
+                    let n = count(v, crate::limits::MAX_USERS)
+                        .map_err(|e| format!("user_classes_count.{name}: {e}"))?;
+                    Ok((name.to_string(), n))
+                })
+                .collect::<Result<_, String>>()?,
+        ),
+        None => None,
+    };
+    Ok((entries, users))
 }
 
 #[cfg(test)]
@@ -358,7 +439,7 @@ mod tests {
             BTreeMap::from([("Web".to_string(), 2)]),
         );
         let value = super::super::protocol::to_value(&sent);
-        let (entries, users) = read_report(&value);
+        let (entries, users) = read_report(&value).unwrap();
         assert_eq!(users, Some(BTreeMap::from([("Web".to_string(), 2)])));
         let a = entries.iter().find(|e| e.name == "/a").unwrap();
         assert_eq!((a.requests, a.min_response_time), (2, 1.25));
@@ -378,7 +459,8 @@ mod tests {
         let (entries, _) = read_report(&super::super::protocol::to_value(&StatsReport {
             stats: vec![python],
             ..sent
-        }));
+        }))
+        .unwrap();
         assert_eq!(entries[0].samples, [150_000]);
     }
 
@@ -388,5 +470,90 @@ mod tests {
         assert!(report.stats.is_empty());
         assert_eq!(report.stats_total.min_response_time, None);
         assert_eq!(report.stats_total.num_requests, 0);
+    }
+
+    /// A peer's numbers, from the sane to the hostile.
+    fn wire_number() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        prop_oneof![
+            any::<u64>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::F64),
+            proptest::sample::select(vec![
+                0.0,
+                -1.0,
+                1e300,
+                f64::INFINITY,
+                f64::NAN,
+                4_294_967_296.0,
+                2.5
+            ])
+            .prop_map(Value::F64),
+            (0u64..1000).prop_map(Value::from),
+            Just(Value::Nil),
+            Just(Value::from("7")),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 3000, failure_persistence: None, ..Default::default() })]
+
+        /// A stats message with any number in any field is read or refused, never a panic, and
+        /// what is read holds no more samples than requests, all of them within range.
+        #[test]
+        fn a_report_with_any_numbers_is_read_or_refused(
+            key in proptest::sample::select(vec![
+                "num_requests", "num_failures", "total_response_time", "min_response_time",
+                "max_response_time", "total_content_length", "last_request_timestamp",
+                "response_times", "response_times_key", "num_reqs_per_sec", "locusta_us",
+                "locusta_us_count", "occurrences", "user_count",
+            ]),
+            n in wire_number(),
+        ) {
+            let mut entry = vec![
+                (Value::from("name"), Value::from("/")),
+                (Value::from("method"), Value::from("GET")),
+                (Value::from("num_requests"), Value::from(3)),
+                (Value::from("last_request_timestamp"), Value::F64(1000.0)),
+                (Value::from("response_times"), Value::Map(vec![(Value::from(7), Value::from(3))])),
+            ];
+            let set = |entry: &mut Vec<(Value, Value)>, k: &str, v: Value| {
+                entry.retain(|(key, _)| key.as_str() != Some(k));
+                entry.push((Value::from(k), v));
+            };
+            match key {
+                "response_times" => set(&mut entry, key, Value::Map(vec![(Value::from(7), n.clone())])),
+                "response_times_key" => set(&mut entry, "response_times", Value::Map(vec![(n.clone(), Value::from(1))])),
+                "num_reqs_per_sec" => set(&mut entry, key, Value::Map(vec![(n.clone(), n.clone())])),
+                "locusta_us" => set(&mut entry, key, Value::Array(vec![Value::Array(vec![n.clone(), Value::from(1)])])),
+                "locusta_us_count" => set(&mut entry, "locusta_us", Value::Array(vec![Value::Array(vec![Value::from(5), n.clone()])])),
+                "occurrences" | "user_count" => {}
+                _ => set(&mut entry, key, n.clone()),
+            }
+            let error = Value::Map(vec![
+                (Value::from("method"), Value::from("GET")),
+                (Value::from("name"), Value::from("/")),
+                (Value::from("error"), Value::from("boom")),
+                (Value::from("occurrences"), if key == "occurrences" { n.clone() } else { Value::from(1) }),
+            ]);
+            let users = if key == "user_count" { n.clone() } else { Value::from(2) };
+            let message = Value::Map(vec![
+                (Value::from("stats"), Value::Array(vec![Value::Map(entry)])),
+                (Value::from("errors"), Value::Map(vec![(Value::from("k"), error)])),
+                (Value::from("user_classes_count"), Value::Map(vec![(Value::from("A"), users)])),
+            ]);
+            if let Ok((entries, users)) = read_report(&message) {
+                for e in &entries {
+                    proptest::prop_assert!(e.samples.len() as u64 <= e.requests);
+                    proptest::prop_assert!(e.requests <= MAX_REPORTED);
+                    for x in [e.total_response_time, e.min_response_time, e.max_response_time, e.last_timestamp] {
+                        proptest::prop_assert!(x.is_finite() && x >= 0.0, "{x}");
+                    }
+                }
+                for n in users.unwrap_or_default().values() {
+                    proptest::prop_assert!(*n <= crate::limits::MAX_USERS);
+                }
+            }
+        }
     }
 }

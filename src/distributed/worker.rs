@@ -306,16 +306,19 @@ impl Worker {
     async fn on_spawn(&mut self, data: &Value) {
         // Locust's worker says `spawning` before looking at the message.
         self.send("spawning", Value::Nil).await;
-        let Some(spawn) = Spawn::read(data) else {
-            warn!(target: "locusta.runners", "Ignoring a spawn message without timestamp or user_classes_count");
-            return;
+        let spawn = match Spawn::read(data) {
+            Ok(spawn) => spawn,
+            Err(e) => {
+                warn!(target: "locusta.runners", "Ignoring a malformed spawn message from the master: {e}");
+                return;
+            }
         };
         if spawn.timestamp <= self.last_spawn {
             debug!(target: "locusta.runners", "Ignoring an out-of-order spawn message");
             return;
         }
         self.last_spawn = spawn.timestamp;
-        self.stop_timeout = Duration::from_secs_f64(spawn.stop_timeout.unwrap_or(0.0).max(0.0));
+        self.stop_timeout = spawn.stop_timeout();
         if self.state == State::Ready {
             self.start_test(spawn.host.clone());
         }

@@ -365,9 +365,7 @@ impl Runner {
     /// `batch / rate` seconds, the first batch at once.
     pub async fn ramp(&self, target: u64, rate: f64, stop_timeout: Duration) {
         tracing::info!(target: "locusta.runners", "Ramping to {target} users at a rate of {rate:.2} per second");
-        let batch = rate.floor().max(1.0);
-        let interval = Duration::from_secs_f64(batch / rate);
-        let batch = batch as u64;
+        let (batch, interval) = crate::limits::batches(rate);
         loop {
             let began = Instant::now();
             let current = self.user_count() as u64;
@@ -494,12 +492,12 @@ async fn stop_users(users: Vec<Running>, stop_timeout: Duration, abort: Cancella
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A runner over types A (weight 1) and B (weight 3) whose users mostly think: one
     /// request to a closed port, then a long wait.
-    fn runner() -> Arc<Runner> {
+    pub(crate) fn runner() -> Arc<Runner> {
         let yaml = "host: http://127.0.0.1:1\nusers:\n  A:\n    wait_time: {constant: 1000}\n    tasks: [{get: /}]\n  B:\n    weight: 3\n    wait_time: {constant: 1000}\n    tasks: [{get: /}]\n";
         let scenario =
             crate::scenario::parse("t.yaml", yaml, std::path::Path::new("t.yaml"), &|_| None)

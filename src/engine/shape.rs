@@ -72,3 +72,63 @@ pub fn peak_users(stages: &[Stage]) -> u64 {
 pub fn total_duration(stages: &[Stage]) -> Duration {
     stages.iter().map(|s| s.duration).sum()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::runner::tests::runner;
+
+    fn stage(secs: u64, users: u64, spawn_rate: f64) -> Stage {
+        Stage {
+            duration: Duration::from_secs(secs),
+            users,
+            spawn_rate,
+            user_types: None,
+        }
+    }
+
+    /// On paused time: each stage's users arrive at its rate within the second it starts,
+    /// and the shape returns once the stages' time is up.
+    #[tokio::test(start_paused = true)]
+    async fn stages_move_the_users_and_end_on_time() {
+        let r = runner();
+        let started = Instant::now();
+        let shape = tokio::spawn(run_stages(
+            r.clone(),
+            vec![stage(2, 4, 4.0), stage(2, 8, 8.0), stage(2, 2, 10.0)],
+            Duration::ZERO,
+            false,
+        ));
+        let mut seen = Vec::new();
+        for at in [1500, 3500, 5500] {
+            tokio::time::sleep_until(started + Duration::from_millis(at)).await;
+            seen.push(r.user_count());
+        }
+        shape.await.unwrap();
+        assert_eq!(seen, [4, 8, 2]);
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_secs(6) && took <= Duration::from_secs(7),
+            "{took:?}"
+        );
+        r.stop(Duration::ZERO).await;
+    }
+
+    /// The slowest rate the command line accepts: one user at once, the next due in 11 days;
+    /// the stage still ends when its time is up.
+    #[tokio::test(start_paused = true)]
+    async fn the_slowest_rate_still_ends_with_its_stage() {
+        let r = runner();
+        let started = Instant::now();
+        run_stages(
+            r.clone(),
+            vec![stage(3, 5, crate::limits::MIN_SPAWN_RATE)],
+            Duration::ZERO,
+            false,
+        )
+        .await;
+        assert_eq!(r.user_count(), 1);
+        assert!(started.elapsed() <= Duration::from_secs(4));
+        r.stop(Duration::ZERO).await;
+    }
+}

@@ -258,6 +258,13 @@ impl Threshold {
                 Some(u) => return Err(wrong_unit(u)),
             }
         };
+        if !limit.is_finite() {
+            return Err(format!(
+                "`{}`: `{}` is too large a number",
+                text.trim(),
+                &caps[3]
+            ));
+        }
         let (expression, target) = match caps.get(5) {
             Some(endpoint) => (
                 text[..endpoint.start()]

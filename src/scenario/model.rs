@@ -417,11 +417,9 @@ impl<'de> Deserialize<'de> for Seconds {
                 f.write_str("a number of seconds or a duration such as `500ms`, `2s`, `1m`")
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Seconds, E> {
-                Duration::try_from_secs_f64(v).map(Seconds).map_err(|_| {
-                    E::custom(format!(
-                        "`{v}` is not a valid number of seconds (it must be 0 or more)"
-                    ))
-                })
+                crate::limits::seconds(v)
+                    .map(Seconds)
+                    .map_err(|e| E::custom(format!("a duration {e}")))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Seconds, E> {
                 self.visit_f64(v as f64)
@@ -433,11 +431,14 @@ impl<'de> Deserialize<'de> for Seconds {
                 if let Ok(n) = v.trim().parse::<f64>() {
                     return self.visit_f64(n);
                 }
-                humantime::parse_duration(v).map(Seconds).map_err(|e| {
+                let d = humantime::parse_duration(v).map_err(|e| {
                     E::custom(format!(
                         "`{v}` is not a duration ({e}); write e.g. `500ms`, `2s`, `1m 30s`"
                     ))
-                })
+                })?;
+                crate::limits::span(d)
+                    .map(Seconds)
+                    .map_err(|e| E::custom(format!("`{v}`: a duration {e}")))
             }
         }
         d.deserialize_any(V)

@@ -148,14 +148,20 @@ impl Compiler<'_> {
             WaitTime::ConstantPacing(p.0)
         } else {
             let n = def.constant_throughput.unwrap_or_default();
-            if n.is_finite() && n > 0.0 {
-                WaitTime::ConstantPacing(Duration::from_secs_f64(1.0 / n))
-            } else {
-                self.error(
-                    &path.key("constant_throughput"),
-                    format!("constant_throughput requires a positive rate, got: {n}"),
-                );
-                zero
+            // 1/n seconds between task starts: a rate so small that a task would start less
+            // than once in 10 years is out of range, as a pacing that long would be.
+            match crate::limits::seconds(1.0 / n) {
+                Ok(pacing) if n.is_finite() && n > 0.0 => WaitTime::ConstantPacing(pacing),
+                _ => {
+                    self.error(
+                        &path.key("constant_throughput"),
+                        format!(
+                            "constant_throughput requires a positive rate, at least one task in 10 years, got: {}",
+                            crate::pyfmt::float(n)
+                        ),
+                    );
+                    zero
+                }
             }
         }
     }
@@ -395,11 +401,17 @@ impl Compiler<'_> {
             self.check_host(&path.key("host"), host);
         }
         let weight = def.weight.unwrap_or(1.0);
-        if !(weight.is_finite() && weight >= 0.0) {
+        if !(weight.is_finite() && (0.0..=crate::limits::MAX_WEIGHT).contains(&weight)) {
             self.error(
                 &path.key("weight"),
-                format!("weight must be 0 or more, got {weight}"),
+                format!(
+                    "weight must be from 0 to {}, got {weight}",
+                    crate::limits::MAX_WEIGHT
+                ),
             );
+        }
+        if let Some(Err(e)) = def.fixed_count.map(crate::limits::users) {
+            self.error(&path.key("fixed_count"), format!("fixed_count {e}"));
         }
         let inherited = self.settings(
             &path,

@@ -26,13 +26,13 @@ pub(super) fn stages(c: &mut Compiler<'_>, path: &YamlPath, defs: &[StageDef]) -
                 "a stage lasts more than 0 seconds and at most a week",
             );
         }
-        let spawn_rate = match def.spawn_rate {
-            Some(r) if r.is_finite() && r > 0.0 => r,
-            Some(_) => {
-                c.error(
-                    &at.key("spawn_rate"),
-                    "the spawn rate must be more than 0 users per second",
-                );
+        if let Err(e) = crate::limits::users(def.users) {
+            c.error(&at.key("users"), format!("a stage's users {e}"));
+        }
+        let spawn_rate = match def.spawn_rate.map(crate::limits::spawn_rate) {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => {
+                c.error(&at.key("spawn_rate"), format!("the spawn rate {e}"));
                 1.0
             }
             None => Stage::even_rate(previous_users, def.users, duration),

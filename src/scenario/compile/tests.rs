@@ -144,10 +144,12 @@ fn every_wait_time_form_and_its_errors() {
         Ok(WaitTime::ConstantPacing(secs(0.25)))
     );
     let err = |w: &str| wait(w).unwrap_err().to_string();
-    assert!(
-        err("{constant_throughput: 0}")
-            .contains("constant_throughput requires a positive rate, got: 0")
-    );
+    assert!(err("{constant_throughput: 0}").contains(
+        "constant_throughput requires a positive rate, at least one task in 10 years, got: 0.0"
+    ));
+    assert!(err("{constant_throughput: 1e-300}").contains("got: 1e-300"));
+    assert!(err("{between: [0, 1e300]}").contains("must be at most 315360000 seconds"));
+    assert!(err("{constant: 99999999 years}").contains("must be at most 315360000 seconds"));
     assert!(err("{between: [5, 2]}").contains("the minimum (5s) is larger than the maximum (2s)"));
     assert!(err("{constant: -1}").contains("must be at least 0"));
     assert!(err("{constant: soon}").contains("`soon` is not a duration"));
@@ -564,7 +566,7 @@ fn every_compile_message() {
         ("users:\n  A: {}\n".into(), "users.A: this user type has no `tasks`"),
         ("users:\n  'A B':\n    tasks: [{get: /}]\n".into(), "`A B` cannot be a user type name"),
         ("users:\n  A:\n    host: ftp://x\n    tasks: [{get: /}]\n".into(), "users.A.host: `ftp://x` is not an http:// or https:// URL"),
-        ("users:\n  A:\n    weight: .nan\n    tasks: [{get: /}]\n".into(), "weight must be 0 or more"),
+        ("users:\n  A:\n    weight: .nan\n    tasks: [{get: /}]\n".into(), "weight must be from 0 to 1000000"),
         ("users:\n  A:\n    headers: {'bad header': x}\n    tasks: [{get: /}]\n".into(), "`bad header` is not a valid HTTP header name"),
         (task("{get: ''}"), "the URL is empty"),
         (task("{get: '/{{ x'}"), "`{{` without a closing `}}`"),
@@ -666,7 +668,7 @@ fn stages_compile_with_even_rates_and_name_their_mistakes() {
         ),
         [
             "s.yaml:3:6: stages[0].duration: a stage lasts more than 0 seconds and at most a week",
-            "s.yaml:4:30: stages[1].spawn_rate: the spawn rate must be more than 0 users per second",
+            "s.yaml:4:30: stages[1].spawn_rate: the spawn rate must be > 0",
             "s.yaml:5:43: stages[2].user_types[0]: no user type is named `Portfolio`, did you mean `PortfolioUser`?",
         ]
     );
