@@ -21,7 +21,12 @@
 #                     compare_benchmarks.py): the table goes to the console and compare.md
 #   --max-regression P  how much slower (or fewer requests/s) an endpoint may get against the
 #                     baseline, default 20% (the guide's rule); exit code 3 beyond it
+#   --save-baseline   after a clean run (exit code 0), make its results the baseline:
+#                     benchmark_results/baseline/ is replaced (the script says what it held)
+#   --no-baseline     do not compare with benchmark_results/baseline/
 #   -h, --help        show this help
+# Without --baseline, a run compares with benchmark_results/baseline/ by itself when that
+# baseline was saved from the same preset and number of users (and says so either way).
 # Anything after `--` goes to locusta unchanged (for example `-- PortfolioUser --tags smoke`).
 # LOCUSTA_BIN=path uses that binary instead of building target/release/locusta.
 #
@@ -29,11 +34,14 @@
 #   ./run_benchmark.sh quick --demo
 #   ./run_benchmark.sh standard 500 10m
 #   HOST=http://staging:8000 ./run_benchmark.sh stress
+#   ./run_benchmark.sh standard --save-baseline      # this week's run becomes the reference
+#   ./run_benchmark.sh standard                      # next week: compared with it, 20% rule
 #   ./run_benchmark.sh standard --baseline benchmark_results/standard_500users_20260101_020000
 #
-# Results: benchmark_results/<preset>_<users>users_<timestamp>/ with report.html (open it in a
-# browser), stats_stats.csv, stats_stats_history.csv, stats_failures.csv, stats_exceptions.csv,
-# run_sheet.txt and console.log (and compare.md with --baseline). The exit code is locusta's: 0
+# Results: benchmark_results/<preset>_<users>users_<timestamp>/ (benchmark_results/latest
+# links to the newest) with report.html (open it in a browser), stats_stats.csv,
+# stats_stats_history.csv, stats_failures.csv, stats_exceptions.csv, run_sheet.txt and
+# console.log (and compare.md when compared with a baseline). The exit code is locusta's: 0
 # clean, 1 when requests failed, 2 for bad input, 3 when a threshold failed; or 3 when the run
 # was clean but an endpoint regressed beyond --max-regression against the baseline.
 set -euo pipefail
@@ -56,6 +64,8 @@ scenario="${scenario:-scenarios/cistrade.yaml}"
 host="${HOST:-http://localhost:8000}"
 spawn_rate=""
 baseline=""
+save_baseline=false
+no_baseline=false
 max_regression="20%"
 extra=()
 while [[ $# -gt 0 ]]; do
@@ -72,6 +82,8 @@ while [[ $# -gt 0 ]]; do
     --baseline=*) baseline=$(from_caller "${1#*=}") ;;
     --max-regression) [[ $# -ge 2 ]] || die "--max-regression needs a percentage"; max_regression="$2"; shift ;;
     --max-regression=*) max_regression="${1#*=}" ;;
+    --save-baseline) save_baseline=true ;;
+    --no-baseline) no_baseline=true ;;
     --) shift; extra=("$@"); break ;;
     -*) die "unknown option $1 (see --help)" ;;
     *)
@@ -116,6 +128,29 @@ else
   echo "Building locusta (release)..." >&2
   cargo build --release --quiet
   bin=target/release/locusta
+fi
+
+# The team's baseline (benchmark_results/baseline/, saved by --save-baseline) is used when it
+# comes from the same preset and number of users; a baseline of another load is never compared
+# silently.
+saved_baseline=benchmark_results/baseline
+baseline_field() { sed -n "s/^$1=//p" "$saved_baseline/baseline.txt" 2>/dev/null | head -n 1; }
+describe_baseline() {
+  if [[ -f $saved_baseline/baseline.txt ]]; then
+    printf '%s, %s users, from %s' "$(baseline_field preset)" "$(baseline_field users)" "$(baseline_field results)"
+  else
+    printf 'a folder without baseline.txt'
+  fi
+}
+if [[ -z $baseline && $no_baseline == false && $save_baseline == false && -d $saved_baseline ]]; then
+  if [[ ! -f $saved_baseline/baseline.txt ]]; then
+    echo "Not comparing with $saved_baseline/: it has no baseline.txt saying which preset it ran (save one with --save-baseline, or pass --baseline DIR)" >&2
+  elif [[ $(baseline_field preset) != "$preset" || $(baseline_field users) != "$users" ]]; then
+    echo "Not comparing with $saved_baseline/: it is a $(baseline_field preset) run of $(baseline_field users) users, this is $preset with $users (--save-baseline replaces it, --baseline DIR compares with another)" >&2
+  else
+    baseline=$saved_baseline
+    echo "Comparing with the baseline in $saved_baseline/ ($(describe_baseline)); --no-baseline turns this off" >&2
+  fi
 fi
 
 # A baseline that cannot be read should fail now, not after the run: compare it with itself.
@@ -183,6 +218,8 @@ set +e
     | (trap '' INT TERM; exec tee "$results/console.log") >&2; } 3>&1
 code=${PIPESTATUS[0]}
 set -e
+# benchmark_results/latest is the newest run, where the guide's scripts look for it.
+ln -sfn "$(basename "$results")" benchmark_results/latest
 
 echo >&2
 echo "Results in $results/:" >&2
@@ -203,6 +240,22 @@ if [[ -n $baseline && -f "$results/stats_stats.csv" ]]; then
   # The run's own failure comes first; a clean run that regressed fails the gate.
   if [[ $code -eq 0 && $compared -ne 0 ]]; then
     code=$compared
+  fi
+fi
+
+if [[ $save_baseline == true ]]; then
+  echo >&2
+  if [[ $code -ne 0 ]]; then
+    echo "The run exited with $code: $saved_baseline/ was not replaced (a baseline is a clean run)" >&2
+  else
+    if [[ -d $saved_baseline ]]; then
+      echo "Replacing the baseline in $saved_baseline/ ($(describe_baseline))" >&2
+      rm -rf "$saved_baseline"
+    fi
+    cp -R "$results" "$saved_baseline"
+    printf 'preset=%s\nusers=%s\nduration=%s\nscenario=%s\nhost=%s\nresults=%s\n' \
+      "$preset" "$users" "$duration" "$scenario" "$host" "$results" >"$saved_baseline/baseline.txt"
+    echo "Saved $results/ as the baseline in $saved_baseline/: runs of $preset with $users users compare with it" >&2
   fi
 fi
 exit "$code"

@@ -5,6 +5,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use common::*;
 
@@ -34,9 +35,13 @@ fn script(results_parent: &Path) -> Command {
     cmd
 }
 
+/// The run folders (`<preset>_<users>users_<timestamp>`), not `latest` or `baseline`.
 fn result_dirs(parent: &Path) -> Vec<PathBuf> {
     match std::fs::read_dir(parent.join("benchmark_results")) {
-        Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
+        Ok(entries) => entries
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().contains("users_"))
+            .collect(),
         Err(_) => Vec::new(),
     }
 }
@@ -310,4 +315,172 @@ fn a_baseline_is_compared_in_the_same_call() {
         run.output()
     );
     assert_eq!(result_dirs(dir.path()).len(), 4);
+}
+
+#[test]
+fn a_fresh_clone_has_benchmark_results_and_ignores_only_run_folders() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert!(root.join("benchmark_results/README.md").is_file());
+    let ignored = |path: &str| {
+        Command::new("git")
+            .current_dir(root)
+            .args(["check-ignore", "-q", path])
+            .status()
+            .map(|s| s.code() == Some(0))
+    };
+    match ignored("benchmark_results/quick_50users_20261201_230000/stats_stats.csv") {
+        Ok(run_folder) => {
+            assert!(run_folder, "a run folder is ignored");
+            for kept in [
+                "benchmark_results/README.md",
+                "benchmark_results/baseline/stats_stats.csv",
+                "benchmark_results/release-1.4/stats_stats.csv",
+            ] {
+                assert_eq!(ignored(kept).ok(), Some(false), "{kept} can be committed");
+            }
+        }
+        Err(_) => missing_tool("git", "benchmark_results/'s ignore rules"),
+    }
+}
+
+/// Both lists in one flow, so each run asks for them equally often.
+const LISTS: &str = "
+users:
+  Reader:
+    wait_time: {constant: 0.05}
+    on_start:
+      - {get: /login/, name: Login page, capture: {csrf: {cookie: csrftoken}}}
+      - post: /login/
+        name: Login
+        form: {username: 'ops{{ user_id }}', password: demo, csrfmiddlewaretoken: '{{ csrf }}'}
+    tasks:
+      - name: Lists
+        flow:
+          - {get: /reference-data/currency/, name: Currency List}
+          - {get: /reference-data/country/, name: Country List}
+";
+
+#[test]
+fn a_saved_baseline_gates_the_next_run_of_the_same_preset_only() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "lists.yaml", LISTS);
+    // The demo target with every list held 30 ms, and one where the currency list takes 90 ms.
+    let server = |currency_ms: u64| {
+        let delays = vec![
+            ("/reference-data/".to_string(), Duration::from_millis(30)),
+            (
+                "/reference-data/currency/".to_string(),
+                Duration::from_millis(currency_ms),
+            ),
+        ];
+        let addr = runtime().block_on(async {
+            locusta::demo::spawn_with_delays("127.0.0.1:0", 0.0, delays)
+                .await
+                .unwrap()
+        });
+        format!("http://{addr}")
+    };
+    let (normal, slowed) = (server(30), server(90));
+    let bench = |preset: &str, host: &str, extra: &[&str]| {
+        run_cmd(
+            script(dir.path())
+                .args([
+                    preset,
+                    "4",
+                    "3s",
+                    "--host",
+                    host,
+                    "--scenario",
+                    "lists.yaml",
+                ])
+                .args(extra)
+                .args(["--", "--only-summary"]),
+        )
+    };
+    let baseline = dir.path().join("benchmark_results/baseline");
+
+    let run = bench("quick", &normal, &["--save-baseline"]);
+    assert_eq!(run.code, 0, "{}", run.output());
+    assert!(
+        run.stderr.contains("Saved benchmark_results/quick_4users_"),
+        "{}",
+        run.output()
+    );
+    assert!(baseline.join("stats_stats.csv").is_file());
+    let about = read(&baseline.join("baseline.txt"));
+    assert!(about.starts_with("preset=quick\nusers=4\n"), "{about}");
+    // The guide's scripts read benchmark_results/baseline/ and benchmark_results/latest/.
+    let latest = dir.path().join("benchmark_results/latest");
+    assert_eq!(
+        read(&latest.join("stats_stats.csv")),
+        read(&baseline.join("stats_stats.csv"))
+    );
+
+    // Three times slower on one list: the same preset compares by itself and fails the gate.
+    let run = bench("quick", &slowed, &[]);
+    assert_eq!(run.code, 3, "{}", run.output());
+    assert!(
+        run.stderr
+            .contains("Comparing with the baseline in benchmark_results/baseline/ (quick, 4 users"),
+        "{}",
+        run.output()
+    );
+    assert!(
+        run.stderr.contains("GET Currency List: Median"),
+        "{}",
+        run.output()
+    );
+
+    // --no-baseline turns it off; another preset is not compared, and says why.
+    let run = bench("quick", &slowed, &["--no-baseline"]);
+    assert_eq!(run.code, 0, "{}", run.output());
+    assert!(!run.stderr.contains("Comparing with"), "{}", run.output());
+    let run = bench("standard", &slowed, &[]);
+    assert_eq!(run.code, 0, "{}", run.output());
+    assert!(
+        run.stderr.contains(
+            "Not comparing with benchmark_results/baseline/: it is a quick run of 4 users, this is standard with 4"
+        ),
+        "{}",
+        run.output()
+    );
+
+    // A run with failed requests never becomes the baseline; a clean one replaces it and says
+    // what it held.
+    write(
+        dir.path(),
+        "failing.yaml",
+        &format!("{LISTS}          - {{get: /no-such-page/, name: Missing}}\n"),
+    );
+    let run = run_cmd(
+        script(dir.path())
+            .args([
+                "quick",
+                "4",
+                "3s",
+                "--host",
+                &normal,
+                "--scenario",
+                "failing.yaml",
+            ])
+            .args(["--save-baseline", "--", "--only-summary"]),
+    );
+    assert_eq!(run.code, 1, "{}", run.output());
+    assert!(
+        run.stderr
+            .contains("The run exited with 1: benchmark_results/baseline/ was not replaced"),
+        "{}",
+        run.output()
+    );
+    assert_eq!(read(&baseline.join("baseline.txt")), about);
+    let run = bench("standard", &slowed, &["--save-baseline"]);
+    assert_eq!(run.code, 0, "{}", run.output());
+    assert!(
+        run.stderr.contains(
+            "Replacing the baseline in benchmark_results/baseline/ (quick, 4 users, from benchmark_results/quick_4users_"
+        ),
+        "{}",
+        run.output()
+    );
+    assert!(read(&baseline.join("baseline.txt")).starts_with("preset=standard\n"));
 }
