@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
-use crate::cli::Settings;
 use crate::engine::shape::{self, run_stages};
 use crate::scenario::{Scenario, Stage};
 
+use super::options::TestOptions;
 use super::users::Users;
 
 /// Why the test ended.
@@ -50,23 +50,23 @@ pub enum Load {
 }
 
 impl Load {
-    /// The load the settings and scenario ask for (`--stages` over the scenario's `stages`),
-    /// with Locust's warnings when a shape makes options meaningless.
-    pub fn new(settings: &Settings, scenario: &Scenario) -> Load {
-        let stages = settings
+    /// The load the options and scenario ask for (their stages over the scenario's), with
+    /// Locust's warnings when a shape makes options meaningless.
+    pub fn new(test: &TestOptions, scenario: &Scenario) -> Load {
+        let stages = test
             .stages
             .clone()
             .unwrap_or_else(|| scenario.stages.clone());
         if stages.is_empty() {
             return Load::Steady {
-                users: settings.users.unwrap_or(1),
-                spawn_rate: settings.spawn_rate,
-                run_time: settings.run_time,
+                users: test.users.unwrap_or(1),
+                spawn_rate: test.spawn_rate,
+                run_time: test.run_time,
             };
         }
         let ignored: Vec<&str> = [
-            (settings.users.is_some(), "--users"),
-            (settings.run_time.is_some(), "--run-time"),
+            (test.users.is_some(), "--users"),
+            (test.run_time.is_some(), "--run-time"),
         ]
         .iter()
         .filter_map(|&(given, name)| given.then_some(name))
@@ -107,7 +107,7 @@ impl Load {
 
     /// Drives the users until the load itself ends the run (run time up, last stage over);
     /// never returns for a steady run without a run time.
-    pub async fn drive(&self, users: &Users, settings: &Settings) -> Ending {
+    pub async fn drive(&self, users: &Users, test: &TestOptions) -> Ending {
         match self {
             Load::Steady {
                 users: target,
@@ -123,10 +123,8 @@ impl Load {
                     }
                 }
                 let ramp = async {
-                    users
-                        .ramp(*target, *spawn_rate, settings.stop_timeout)
-                        .await;
-                    if settings.reset_stats {
+                    users.ramp(*target, *spawn_rate, test.stop_timeout).await;
+                    if test.reset_stats {
                         users.reset_stats();
                     }
                     // Ramping never ends the test by itself; the run time or a signal does.
@@ -151,8 +149,8 @@ impl Load {
                 run_stages(
                     runner.clone(),
                     stages.clone(),
-                    settings.stop_timeout,
-                    settings.reset_stats,
+                    test.stop_timeout,
+                    test.reset_stats,
                 )
                 .await;
                 Ending::ShapeDone

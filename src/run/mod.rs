@@ -12,12 +12,14 @@ use tracing::{info, warn};
 mod distributed;
 mod gates;
 mod load;
+pub mod options;
 mod reporter;
 mod results;
 mod signals;
 mod users;
 
 use load::{Ending, Load};
+use options::RunOptions;
 use reporter::Reporter;
 use results::FinishedRun;
 pub use signals::Signals;
@@ -28,7 +30,7 @@ use crate::engine::{RunConfig, Runner};
 use crate::gate::Threshold;
 use crate::machine::{self, Machine};
 use crate::report::console;
-use crate::report::csv::{CsvFiles, Precision};
+use crate::report::csv::CsvFiles;
 use crate::report::{scenario as scenario_report, verdicts};
 use crate::scenario::{self, Scenario, TagFilter, plan, select};
 use crate::stats::history::History;
@@ -113,15 +115,12 @@ pub fn execute(settings: &Settings) -> i32 {
             );
         }
     }
-    let csv = match &settings.csv_prefix {
+    let options = RunOptions::from(settings);
+    let csv = match &options.outputs.csv_prefix {
         Some(prefix) => match CsvFiles::create(
             prefix,
-            settings.csv_full_history,
-            if settings.csv_precise {
-                Precision::Exact
-            } else {
-                Precision::Locust
-            },
+            options.outputs.csv_full_history,
+            options.outputs.csv_precision,
         ) {
             Ok(files) => Some(files),
             Err(e) => {
@@ -137,8 +136,8 @@ pub fn execute(settings: &Settings) -> i32 {
     };
     let started = unix_now();
     let stats = Arc::new(Stats::new(workers * 2 + 2, started));
-    if let Role::Master(options) = &settings.role {
-        let users = match runtime.block_on(start_master(options, &scenario, &config, &stats)) {
+    if let Role::Master(master) = &settings.role {
+        let users = match runtime.block_on(start_master(master, &scenario, &config, &stats)) {
             Ok(master) => {
                 // The test starts now, not when the master began waiting for its workers:
                 // Locust's total rates count from here.
@@ -151,7 +150,7 @@ pub fn execute(settings: &Settings) -> i32 {
                 return 1;
             }
         };
-        return runtime.block_on(run_test(settings, scenario, config, users, stats, csv));
+        return runtime.block_on(run_test(&options, scenario, config, users, stats, csv));
     }
     // Inside the runtime's context (the HTTP client may want it), but before the first log
     // line: a run that cannot start says why and nothing else.
@@ -163,7 +162,7 @@ pub fn execute(settings: &Settings) -> i32 {
         }
     };
     runtime.block_on(run_test(
-        settings,
+        &options,
         scenario,
         config,
         Users::Local(runner),
@@ -188,7 +187,7 @@ async fn stop_users(users: &Users, stop_timeout: Duration, signals: &mut Signals
 }
 
 async fn run_test(
-    settings: &Settings,
+    options: &RunOptions,
     scenario: Arc<Scenario>,
     config: RunConfig,
     users: Users,
@@ -200,7 +199,7 @@ async fn run_test(
     }
     let started = unix_now();
     let started_at = Instant::now();
-    let load = Load::new(settings, &scenario);
+    let load = Load::new(&options.test, &scenario);
     let peak = load.users();
     let fixed = users.fixed_total();
     if fixed > peak {
@@ -230,10 +229,10 @@ async fn run_test(
     let thresholds: Vec<Threshold> = scenario
         .thresholds
         .iter()
-        .chain(&settings.thresholds)
+        .chain(&options.thresholds)
         .cloned()
         .collect();
-    let mut reporter = Reporter::new(stats.clone(), users.clone(), csv, !settings.only_summary);
+    let mut reporter = Reporter::new(stats.clone(), users.clone(), csv, options.print_tables);
     let abort_check = gates::AbortCheck::new(&thresholds);
     let tripped = abort_check.tripped.clone();
     reporter.abort_check = Some(abort_check);
@@ -242,7 +241,7 @@ async fn run_test(
     let reporter = tokio::spawn(reporter.every_second(reporter_stop.clone()));
     let mut signals = Signals::new();
     let ending = tokio::select! {
-        ending = load.drive(&users, settings) => ending,
+        ending = load.drive(&users, &options.test) => ending,
         _ = users.iterations_done() => Ending::Iterations,
         _ = users.workers_gone() => Ending::WorkersGone,
         _ = tripped.cancelled() => Ending::ThresholdFailed,
@@ -260,7 +259,7 @@ async fn run_test(
     }
     // The users as they ran, before stopping takes them away.
     let user_counts: Vec<(String, u64)> = users.counts().into_iter().collect();
-    stop_users(&users, settings.stop_timeout, &mut signals).await;
+    stop_users(&users, options.test.stop_timeout, &mut signals).await;
     reporter_stop.cancel();
     let reporter = reporter.await.ok();
     let ended = unix_now();
@@ -272,17 +271,16 @@ async fn run_test(
         &outcomes,
         matches!(ending, Ending::ThresholdFailed),
         state.has_failures(),
-        settings.exit_code_on_error,
+        options.exit_code_on_error,
     );
     let (csv, history) = match reporter {
         Some(r) => (r.csv, r.history),
         None => (None, History::default()),
     };
     // The machine and the tested project's commit, only for the files that record them.
-    let facts =
-        settings.run_sheet.is_some() || settings.html.is_some() || settings.summary_json.is_some();
+    let facts = options.outputs.records_facts();
     let run = FinishedRun {
-        settings,
+        outputs: &options.outputs,
         scenario: &scenario,
         config: &config,
         users: peak,

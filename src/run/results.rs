@@ -7,7 +7,7 @@ use std::time::Duration;
 use tracing::{error, info};
 
 use super::VERSION;
-use crate::cli::Settings;
+use super::options::Outputs;
 use crate::engine::RunConfig;
 use crate::gate::Outcome;
 use crate::machine::Machine;
@@ -23,7 +23,7 @@ use crate::stats::history::History;
 
 /// What the result files say about a run that ended.
 pub(super) struct FinishedRun<'a> {
-    pub settings: &'a Settings,
+    pub outputs: &'a Outputs,
     pub scenario: &'a Scenario,
     pub config: &'a RunConfig,
     /// The most users the run asked for.
@@ -47,14 +47,14 @@ pub(super) struct FinishedRun<'a> {
 
 impl FinishedRun<'_> {
     fn host(&self) -> String {
-        self.settings
+        self.config
             .host
             .clone()
             .or_else(|| self.scenario.host.clone())
             .unwrap_or_else(|| "(per user type)".to_string())
     }
 
-    /// Writes every file the settings ask for; a file that cannot be written is logged and
+    /// Writes every file the outputs ask for; a file that cannot be written is logged and
     /// the others are still written.
     pub fn write_files(&self, state: &RequestStats, mut csv: Option<CsvFiles>) {
         if let Some(files) = csv.as_mut()
@@ -62,14 +62,14 @@ impl FinishedRun<'_> {
         {
             error!(target: "locusta.main", "cannot write the final CSV files: {e}");
         }
-        if let Some(path) = &self.settings.run_sheet {
+        if let Some(path) = &self.outputs.run_sheet {
             write_run_sheet(path, self, state);
         }
-        if self.settings.json {
+        if self.outputs.json {
             // Locust prints it with `print`: one trailing newline.
             console::to_stdout(&format!("{}\n", json::locust_stats(state)));
         }
-        if let Some(name) = &self.settings.json_file {
+        if let Some(name) = &self.outputs.json_file {
             let path = format!("{name}.json");
             write_file(
                 Path::new(&path),
@@ -77,11 +77,11 @@ impl FinishedRun<'_> {
                 "the --json-file",
             );
         }
-        if self.settings.html.is_none() && self.settings.summary_json.is_none() {
+        if self.outputs.html.is_none() && self.outputs.summary_json.is_none() {
             return;
         }
         let data = self.report_data(state);
-        if let Some(template) = &self.settings.html {
+        if let Some(template) = &self.outputs.html {
             let path = html::expand_filename(
                 template,
                 Some(self.users),
@@ -96,7 +96,7 @@ impl FinishedRun<'_> {
                 info!(target: "locusta.main", "Wrote the HTML report to {path}");
             }
         }
-        if let Some(path) = &self.settings.summary_json {
+        if let Some(path) = &self.outputs.summary_json {
             let summary = Summary::new(
                 &data,
                 self.ending,
