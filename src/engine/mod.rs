@@ -20,4 +20,7 @@ mod timer;
 mod user;
 pub mod wait;
 
+/// A runner over a small scenario whose users mostly wait, for other modules' tests.
+#[cfg(test)]
+pub(crate) use runner::tests::runner_recording_into;
 pub use runner::{ON_STOP_GRACE, RunConfig, Runner};

@@ -498,15 +498,24 @@ pub(crate) mod tests {
     /// A runner over types A (weight 1) and B (weight 3) whose users mostly think: one
     /// request to a closed port, then a long wait.
     pub(crate) fn runner() -> Arc<Runner> {
+        runner_recording_into(Arc::new(Stats::new(1, 0.0))).1
+    }
+
+    /// The same runner, recording into `stats`, with its scenario.
+    pub(crate) fn runner_recording_into(
+        stats: Arc<Stats>,
+    ) -> (Arc<crate::scenario::Scenario>, Arc<Runner>) {
         let yaml = "host: http://127.0.0.1:1\nusers:\n  A:\n    wait_time: {constant: 1000}\n    tasks: [{get: /}]\n  B:\n    weight: 3\n    wait_time: {constant: 1000}\n    tasks: [{get: /}]\n";
-        let scenario =
+        let scenario = Arc::new(
             crate::scenario::parse("t.yaml", yaml, std::path::Path::new("t.yaml"), &|_| None)
-                .unwrap();
+                .unwrap(),
+        );
         let config = RunConfig {
             user_types: vec![0, 1],
             ..RunConfig::default()
         };
-        Arc::new(Runner::new(Arc::new(scenario), &config, Arc::new(Stats::new(1, 0.0))).unwrap())
+        let runner = Runner::new(scenario.clone(), &config, stats).unwrap();
+        (scenario, Arc::new(runner))
     }
 
     /// The user count just before and just after each of `times` (ms from the ramp's start).

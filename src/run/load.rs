@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::engine::shape::{self, run_stages};
@@ -13,6 +14,7 @@ use super::options::TestOptions;
 use super::users::Users;
 
 /// Why the test ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
     RunTime,
     /// The last stage of the load shape ended.
@@ -50,35 +52,49 @@ pub enum Load {
 }
 
 impl Load {
-    /// The load the options and scenario ask for (their stages over the scenario's), with
-    /// Locust's warnings when a shape makes options meaningless.
+    /// The load the options and scenario ask for (their stages over the scenario's).
     pub fn new(test: &TestOptions, scenario: &Scenario) -> Load {
         let stages = test
             .stages
             .clone()
             .unwrap_or_else(|| scenario.stages.clone());
         if stages.is_empty() {
-            return Load::Steady {
+            Load::Steady {
                 users: test.users.unwrap_or(1),
                 spawn_rate: test.spawn_rate,
                 run_time: test.run_time,
-            };
+            }
+        } else {
+            Load::Shape(stages)
         }
-        let ignored: Vec<&str> = [
-            (test.users.is_some(), "--users"),
-            (test.run_time.is_some(), "--run-time"),
-        ]
-        .iter()
-        .filter_map(|&(given, name)| given.then_some(name))
-        .collect();
-        if !ignored.is_empty() {
-            warn!(
-                target: "locusta.main",
-                "--run-time, --users or --spawn-rate have no impact on a run with stages: the stages set the users and end the run."
-            );
-            warn!(target: "locusta.main", "The following option(s) will be ignored: {}", ignored.join(", "));
+    }
+
+    /// What Locust logs as a test starts: how long it lasts, and the options a shape ignores.
+    pub fn announce(&self, test: &TestOptions) {
+        match self {
+            Load::Steady {
+                run_time: Some(t), ..
+            } => info!(target: "locusta.main", "Run time limit set to {} seconds", t.as_secs()),
+            Load::Steady { run_time: None, .. } => {
+                info!(target: "locusta.main", "No run time limit set, use CTRL+C to interrupt")
+            }
+            Load::Shape(_) => {
+                let ignored: Vec<&str> = [
+                    (test.users.is_some(), "--users"),
+                    (test.run_time.is_some(), "--run-time"),
+                ]
+                .iter()
+                .filter_map(|&(given, name)| given.then_some(name))
+                .collect();
+                if !ignored.is_empty() {
+                    warn!(
+                        target: "locusta.main",
+                        "--run-time, --users or --spawn-rate have no impact on a run with stages: the stages set the users and end the run."
+                    );
+                    warn!(target: "locusta.main", "The following option(s) will be ignored: {}", ignored.join(", "));
+                }
+            }
         }
-        Load::Shape(stages)
     }
 
     /// The most users the run asks for.
@@ -105,41 +121,36 @@ impl Load {
         }
     }
 
-    /// Drives the users until the load itself ends the run (run time up, last stage over);
-    /// never returns for a steady run without a run time.
-    pub async fn drive(&self, users: &Users, test: &TestOptions) -> Ending {
+    /// A steady load's ramp to its users (then `--reset-stats`); `None` for a shape, whose
+    /// stages move the users themselves.
+    pub fn ramp(&self, users: &Users, test: &TestOptions) -> Option<JoinHandle<()>> {
+        let Load::Steady {
+            users: target,
+            spawn_rate,
+            ..
+        } = *self
+        else {
+            return None;
+        };
+        let (users, stop_timeout, reset) = (users.clone(), test.stop_timeout, test.reset_stats);
+        Some(tokio::spawn(async move {
+            users.ramp(target, spawn_rate, stop_timeout).await;
+            if reset {
+                users.reset_stats();
+            }
+        }))
+    }
+
+    /// Resolves when the load itself ends the test (run time up, last stage over); never for
+    /// a steady load without a run time.
+    pub async fn until_done(&self, users: &Users, test: &TestOptions) -> Ending {
         match self {
-            Load::Steady {
-                users: target,
-                spawn_rate,
-                run_time,
-            } => {
+            Load::Steady { run_time, .. } => {
                 match run_time {
-                    Some(t) => {
-                        info!(target: "locusta.main", "Run time limit set to {} seconds", t.as_secs())
-                    }
-                    None => {
-                        info!(target: "locusta.main", "No run time limit set, use CTRL+C to interrupt")
-                    }
+                    Some(d) => tokio::time::sleep(*d).await,
+                    None => std::future::pending().await,
                 }
-                let ramp = async {
-                    users.ramp(*target, *spawn_rate, test.stop_timeout).await;
-                    if test.reset_stats {
-                        users.reset_stats();
-                    }
-                    // Ramping never ends the test by itself; the run time or a signal does.
-                    std::future::pending::<()>().await
-                };
-                let limit = async {
-                    match run_time {
-                        Some(d) => tokio::time::sleep(*d).await,
-                        None => std::future::pending().await,
-                    }
-                };
-                tokio::select! {
-                    _ = ramp => Ending::RunTime,
-                    _ = limit => Ending::RunTime,
-                }
+                Ending::RunTime
             }
             Load::Shape(stages) => {
                 let Users::Local(runner) = users else {

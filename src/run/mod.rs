@@ -3,12 +3,11 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+pub mod controller;
 mod distributed;
 mod gates;
 mod load;
@@ -18,6 +17,7 @@ mod results;
 mod signals;
 mod users;
 
+use controller::{Command, Controller, State};
 use load::{Ending, Load};
 use options::RunOptions;
 use reporter::Reporter;
@@ -171,21 +171,6 @@ pub fn execute(settings: &Settings) -> i32 {
     ))
 }
 
-/// Stops every user; a second signal while they stop ends them at once.
-async fn stop_users(users: &Users, stop_timeout: Duration, signals: &mut Signals) {
-    let stopping = users.stop(stop_timeout);
-    tokio::pin!(stopping);
-    loop {
-        tokio::select! {
-            _ = &mut stopping => return,
-            signal = signals.next() => {
-                warn!(target: "locusta.main", "Got {signal} again: stopping all users now");
-                users.abort();
-            }
-        }
-    }
-}
-
 async fn run_test(
     options: &RunOptions,
     scenario: Arc<Scenario>,
@@ -201,67 +186,46 @@ async fn run_test(
     let started_at = Instant::now();
     let load = Load::new(&options.test, &scenario);
     let peak = load.users();
-    let fixed = users.fixed_total();
-    if fixed > peak {
-        warn!(
-            target: "locusta.main",
-            "Total fixed_count of User classes ({fixed}) is greater than the specified number of users ({peak}), so not all will be spawned."
-        );
-    }
-    // Each user keeps a connection open, and the run needs a few dozen files of its own.
-    if let Some(limit) = machine::raise_open_files_limit()
-        && limit < peak + 100
-    {
-        warn!(
-            target: "locusta.main",
-            "The open-files limit is {limit}, too low for {peak} users (each keeps a connection open): \
-             requests will fail with 'Too many open files'. Raise the hard limit (ulimit -Hn) or run fewer users."
-        );
-    }
-    if load.spawn_rate() > 100.0 {
-        warn!(
-            target: "locusta.main",
-            "Your selected spawn rate is very high (>100), and this is known to sometimes cause issues. Do you really need to ramp up that fast?"
-        );
-    }
-
-    // As Locust: the first table and CSV row come before any user starts (User Count 0).
     let thresholds: Vec<Threshold> = scenario
         .thresholds
         .iter()
         .chain(&options.thresholds)
         .cloned()
         .collect();
-    let mut reporter = Reporter::new(stats.clone(), users.clone(), csv, options.print_tables);
-    let abort_check = gates::AbortCheck::new(&thresholds);
-    let tripped = abort_check.tripped.clone();
-    reporter.abort_check = Some(abort_check);
-    reporter.tick();
-    let reporter_stop = CancellationToken::new();
-    let reporter = tokio::spawn(reporter.every_second(reporter_stop.clone()));
+    let reporter = Reporter::new(stats.clone(), users.clone(), csv, options.print_tables);
+    let controller = Controller::spawn(
+        users.clone(),
+        stats.clone(),
+        scenario.clone(),
+        thresholds.clone(),
+        reporter,
+    );
+    // Before the first user starts, so a Ctrl-C at any moment of the run is handled.
     let mut signals = Signals::new();
-    let ending = tokio::select! {
-        ending = load.drive(&users, &options.test) => ending,
-        _ = users.iterations_done() => Ending::Iterations,
-        _ = users.workers_gone() => Ending::WorkersGone,
-        _ = tripped.cancelled() => Ending::ThresholdFailed,
-        signal = signals.next() => Ending::Interrupted(signal),
+    let mut snapshot = controller.watch();
+    controller.send(Command::Start(options.test.clone()));
+    let mut asked_to_stop = false;
+    let done = loop {
+        tokio::select! {
+            done = controller::stopped(&mut snapshot, 1) => break done,
+            signal = signals.next() => {
+                // The first signal stops the test, unless it is already stopping (its run time
+                // is up): then, as every further one, it stops the users at once.
+                if !asked_to_stop && snapshot.borrow().state != State::Stopping {
+                    asked_to_stop = true;
+                    controller.send(Command::Stop(Ending::Interrupted(signal)));
+                } else {
+                    warn!(target: "locusta.main", "Got {signal} again: stopping all users now");
+                    controller.send(Command::Abort);
+                }
+            }
+        }
     };
-    match ending {
-        Ending::RunTime => info!(target: "locusta.main", "--run-time limit reached, shutting down"),
-        Ending::ShapeDone => info!(target: "locusta.main", "Shape test completed, shutting down"),
-        Ending::ThresholdFailed => {}
-        Ending::Iterations | Ending::WorkersGone => {}
-        Ending::Interrupted(signal) => info!(
-            target: "locusta.main",
-            "Got {signal} signal, stopping users (send it again to stop at once)"
-        ),
-    }
-    // The users as they ran, before stopping takes them away.
-    let user_counts: Vec<(String, u64)> = users.counts().into_iter().collect();
-    stop_users(&users, options.test.stop_timeout, &mut signals).await;
-    reporter_stop.cancel();
-    let reporter = reporter.await.ok();
+    let ending = done
+        .ending
+        .unwrap_or(Ending::Interrupted("an internal error"));
+    let user_counts = done.user_counts;
+    let reporter = controller.shutdown().await;
     let ended = unix_now();
 
     let state = stats.collect();

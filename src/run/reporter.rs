@@ -2,10 +2,7 @@
 //! charts, rewrite the CSV files, watch locusta's own CPU, and every other second print the table.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use tokio::time::{Instant, MissedTickBehavior};
-use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
 
 use crate::machine::CpuMeter;
@@ -89,19 +86,5 @@ impl Reporter {
             console::to_stderr(&table);
         }
         self.ticks += 1;
-    }
-
-    /// Ticks every second until `stop`; the first tick is the caller's, before users start.
-    pub async fn every_second(mut self, stop: CancellationToken) -> Reporter {
-        let period = Duration::from_secs(1);
-        let mut ticker = tokio::time::interval_at(Instant::now() + period, period);
-        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                biased;
-                _ = stop.cancelled() => return self,
-                _ = ticker.tick() => self.tick(),
-            }
-        }
     }
 }

@@ -368,6 +368,13 @@ impl Stats {
         self.state.lock().exceptions.clone()
     }
 
+    /// A new test: no rows, failures or exceptions from the last one (Locust's `clear_all`),
+    /// after draining the shards so nothing of the old test leaks into the new.
+    pub fn clear_all(&self) {
+        let mut state = self.collect();
+        *state = RequestStats::new(unix_now());
+    }
+
     /// Resets the counters (`--reset-stats`), after folding in what the shards hold so nothing
     /// recorded before the reset leaks into the numbers after it.
     pub fn reset(&self) {

@@ -1,0 +1,467 @@
+//! A test you can steer: one task owns the users, the statistics and the reporter, and takes
+//! commands over a channel (tokio's mini-redis pattern): start a test, change its users and
+//! spawn rate, stop it, reset its statistics, start a new one after a stop. The headless
+//! command line drives it today; the web UI and a master's API are the next drivers, and none
+//! of them keeps its own copy of the run logic.
+//!
+//! Every second the task ticks the reporter (tables, CSV files, history) and publishes a
+//! [`Snapshot`] on a `watch` channel, so readers never take a lock the users take.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
+use tracing::{info, warn};
+
+use super::gates::AbortCheck;
+use super::load::{Ending, Load};
+use super::options::TestOptions;
+use super::reporter::Reporter;
+use super::users::Users;
+use crate::gate::Threshold;
+use crate::scenario::Scenario;
+use crate::stats::Stats;
+
+/// What a driver asks of the controller.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// A new test; after a stop, with fresh statistics. Ignored while a test runs.
+    Start(TestOptions),
+    /// Move the running test to this many users at this rate (steady loads only).
+    Edit { users: u64, spawn_rate: f64 },
+    /// Stop the users (they finish their task within the stop timeout); the test ends.
+    Stop(Ending),
+    /// Stop every user at once (a second Ctrl-C).
+    Abort,
+    /// The statistics start over; the users keep running.
+    ResetStats,
+}
+
+/// Where the controller is, as Locust's runner states name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// No test yet.
+    Ready,
+    Running,
+    Stopping,
+    Stopped,
+}
+
+/// What the controller publishes: once a second, and at every change of state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub state: State,
+    pub user_count: usize,
+    /// How many tests have started.
+    pub tests: u64,
+    /// Why the last test ended, once it has.
+    pub ending: Option<Ending>,
+    /// Users per type as the last test ran, taken before stopping took them away.
+    pub user_counts: Vec<(String, u64)>,
+}
+
+/// The handle drivers hold.
+pub struct Controller {
+    commands: mpsc::UnboundedSender<Command>,
+    snapshot: watch::Receiver<Snapshot>,
+    task: JoinHandle<Reporter>,
+}
+
+/// Waits until `tests` tests have started and the last one has stopped.
+pub async fn stopped(snapshot: &mut watch::Receiver<Snapshot>, tests: u64) -> Snapshot {
+    let seen = snapshot
+        .wait_for(|s| s.state == State::Stopped && s.tests >= tests)
+        .await
+        .map(|s| s.clone());
+    // Err: the task ended (a panic in it); report what was last seen.
+    seen.unwrap_or_else(|_| snapshot.borrow().clone())
+}
+
+impl Controller {
+    /// Starts the controller task; the reporter ticks once at once, before any user starts (as
+    /// Locust writes its first table and CSV row with 0 users).
+    pub fn spawn(
+        users: Users,
+        stats: Arc<Stats>,
+        scenario: Arc<Scenario>,
+        thresholds: Vec<Threshold>,
+        mut reporter: Reporter,
+    ) -> Controller {
+        reporter.tick();
+        let (commands, rx) = mpsc::unbounded_channel();
+        let (publish, snapshot) = watch::channel(Snapshot {
+            state: State::Ready,
+            user_count: 0,
+            tests: 0,
+            ending: None,
+            user_counts: Vec::new(),
+        });
+        let task = Task {
+            users,
+            stats,
+            scenario,
+            thresholds,
+            reporter,
+            publish,
+            test: None,
+        };
+        Controller {
+            commands,
+            snapshot,
+            task: tokio::spawn(task.run(rx)),
+        }
+    }
+
+    pub fn send(&self, command: Command) {
+        // The task lives until `shutdown`, which takes the handle: a send cannot fail first.
+        let _ = self.commands.send(command);
+    }
+
+    /// The latest snapshot, and changes to come.
+    pub fn watch(&self) -> watch::Receiver<Snapshot> {
+        self.snapshot.clone()
+    }
+
+    /// Ends the controller and hands back the reporter (its CSV files and history).
+    pub async fn shutdown(self) -> Option<Reporter> {
+        drop(self.commands);
+        self.task.await.ok()
+    }
+}
+
+/// The current test: running, stopping or stopped.
+struct Test {
+    options: TestOptions,
+    steady: bool,
+    /// The ramp of a steady load (the first, then one per edit).
+    ramp: Option<JoinHandle<()>>,
+    /// Set when the test ends; the users then stop.
+    ending: Option<Ending>,
+    stopping: bool,
+    user_counts: Vec<(String, u64)>,
+}
+
+struct Task {
+    users: Users,
+    stats: Arc<Stats>,
+    scenario: Arc<Scenario>,
+    thresholds: Vec<Threshold>,
+    reporter: Reporter,
+    publish: watch::Sender<Snapshot>,
+    test: Option<Test>,
+}
+
+/// Awaits an optional task; never resolves when there is none.
+async fn finished<T>(handle: &mut Option<JoinHandle<T>>) -> Option<T> {
+    match handle {
+        Some(h) => {
+            let out = h.await.ok();
+            *handle = None;
+            out
+        }
+        None => std::future::pending().await,
+    }
+}
+
+impl Task {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) -> Reporter {
+        let period = Duration::from_secs(1);
+        let mut ticker = tokio::time::interval_at(Instant::now() + period, period);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // The test's driver and stopping tasks live here, not in `self`, so that the select
+        // below can wait on them while commands borrow `self`.
+        let mut driver: Option<JoinHandle<Ending>> = None;
+        let mut stopping: Option<JoinHandle<()>> = None;
+        loop {
+            tokio::select! {
+                biased;
+                command = commands.recv() => match command {
+                    Some(command) => self.command(command, &mut driver, &mut stopping),
+                    None => break,
+                },
+                ending = finished(&mut driver) => {
+                    // A driver that panicked ends its test as an interrupted one would.
+                    let ending = ending.unwrap_or(Ending::Interrupted("an internal error"));
+                    self.begin_stop(ending, &mut driver, &mut stopping);
+                }
+                _ = finished(&mut stopping) => self.stopped(),
+                _ = ticker.tick() => {
+                    self.reporter.tick();
+                    self.publish_now();
+                }
+            }
+        }
+        self.reporter
+    }
+
+    fn state(&self) -> State {
+        match &self.test {
+            None => State::Ready,
+            Some(t) if t.ending.is_none() => State::Running,
+            Some(t) if t.stopping => State::Stopping,
+            Some(_) => State::Stopped,
+        }
+    }
+
+    fn publish_now(&self) {
+        let state = self.state();
+        let (ending, user_counts) = match &self.test {
+            Some(t) => (t.ending, t.user_counts.clone()),
+            None => (None, Vec::new()),
+        };
+        self.publish.send_modify(|s| {
+            s.state = state;
+            s.user_count = self.users.user_count();
+            s.ending = ending;
+            s.user_counts = user_counts;
+        });
+    }
+
+    fn command(
+        &mut self,
+        command: Command,
+        driver: &mut Option<JoinHandle<Ending>>,
+        stopping: &mut Option<JoinHandle<()>>,
+    ) {
+        match command {
+            Command::Start(options) => {
+                if matches!(self.state(), State::Running | State::Stopping) {
+                    warn!(target: "locusta.main", "A test is running: stop it before starting another");
+                    return;
+                }
+                self.start(options, driver);
+            }
+            Command::Edit { users, spawn_rate } => self.edit(users, spawn_rate),
+            Command::Stop(ending) => {
+                if self.state() == State::Running {
+                    self.begin_stop(ending, driver, stopping);
+                }
+            }
+            Command::Abort => self.users.abort(),
+            Command::ResetStats => self.users.reset_stats(),
+        }
+        self.publish_now();
+    }
+
+    /// A new test: fresh statistics (after the first), the checks of its thresholds from
+    /// now, its load driven by a task of its own.
+    fn start(&mut self, options: TestOptions, driver: &mut Option<JoinHandle<Ending>>) {
+        if self.test.is_some() {
+            self.stats.clear_all();
+            self.reporter.history = Default::default();
+        }
+        let load = Load::new(&options, &self.scenario);
+        load.announce(&options);
+        announce(&load, &self.users);
+        let abort_check = AbortCheck::new(&self.thresholds);
+        let tripped = abort_check.tripped.clone();
+        self.reporter.abort_check = Some(abort_check);
+        let ramp = load.ramp(&self.users, &options);
+        let steady = ramp.is_some();
+        let users = self.users.clone();
+        let test = options.clone();
+        *driver = Some(tokio::spawn(async move {
+            tokio::select! {
+                ending = load.until_done(&users, &test) => ending,
+                _ = users.iterations_done() => Ending::Iterations,
+                _ = users.workers_gone() => Ending::WorkersGone,
+                _ = tripped.cancelled() => Ending::ThresholdFailed,
+            }
+        }));
+        self.test = Some(Test {
+            options,
+            steady,
+            ramp,
+            ending: None,
+            stopping: false,
+            user_counts: Vec::new(),
+        });
+        self.publish.send_modify(|s| s.tests += 1);
+    }
+
+    fn edit(&mut self, users: u64, spawn_rate: f64) {
+        let Some(test) = self.test.as_mut().filter(|t| t.ending.is_none()) else {
+            return;
+        };
+        if !test.steady {
+            warn!(target: "locusta.main", "A load shape sets the users of this test: it cannot be edited");
+            return;
+        }
+        if let Some(r) = test.ramp.take() {
+            r.abort();
+        }
+        test.options.users = Some(users);
+        test.options.spawn_rate = spawn_rate;
+        let (runner, stop_timeout) = (self.users.clone(), test.options.stop_timeout);
+        test.ramp = Some(tokio::spawn(async move {
+            runner.ramp(users, spawn_rate, stop_timeout).await;
+        }));
+    }
+
+    /// The test ends: its users stop (within the stop timeout), in a task of their own so
+    /// that reports and commands (an abort) go on meanwhile.
+    fn begin_stop(
+        &mut self,
+        ending: Ending,
+        driver: &mut Option<JoinHandle<Ending>>,
+        stopping: &mut Option<JoinHandle<()>>,
+    ) {
+        log_ending(ending);
+        if let Some(d) = driver.take() {
+            d.abort();
+        }
+        let Some(test) = self.test.as_mut() else {
+            return;
+        };
+        if let Some(r) = test.ramp.take() {
+            r.abort();
+        }
+        test.ending = Some(ending);
+        test.user_counts = self.users.counts().into_iter().collect();
+        let (users, timeout) = (self.users.clone(), test.options.stop_timeout);
+        *stopping = Some(tokio::spawn(async move { users.stop(timeout).await }));
+        test.stopping = true;
+        self.publish_now();
+    }
+
+    fn stopped(&mut self) {
+        if let Some(test) = self.test.as_mut() {
+            test.stopping = false;
+        }
+        self.publish_now();
+    }
+}
+
+fn log_ending(ending: Ending) {
+    match ending {
+        Ending::RunTime => info!(target: "locusta.main", "--run-time limit reached, shutting down"),
+        Ending::ShapeDone => info!(target: "locusta.main", "Shape test completed, shutting down"),
+        Ending::ThresholdFailed | Ending::Iterations | Ending::WorkersGone => {}
+        Ending::Interrupted(signal) => info!(
+            target: "locusta.main",
+            "Got {signal} signal, stopping users (send it again to stop at once)"
+        ),
+    }
+}
+
+/// Locust's warnings about a load before it starts.
+fn announce(load: &Load, users: &Users) {
+    let peak = load.users();
+    let fixed = users.fixed_total();
+    if fixed > peak {
+        warn!(
+            target: "locusta.main",
+            "Total fixed_count of User classes ({fixed}) is greater than the specified number of users ({peak}), so not all will be spawned."
+        );
+    }
+    // Each user keeps a connection open, and the run needs a few dozen files of its own.
+    if let Some(limit) = crate::machine::raise_open_files_limit()
+        && limit < peak + 100
+    {
+        warn!(
+            target: "locusta.main",
+            "The open-files limit is {limit}, too low for {peak} users (each keeps a connection open): \
+             requests will fail with 'Too many open files'. Raise the hard limit (ulimit -Hn) or run fewer users."
+        );
+    }
+    if load.spawn_rate() > 100.0 {
+        warn!(
+            target: "locusta.main",
+            "Your selected spawn rate is very high (>100), and this is known to sometimes cause issues. Do you really need to ramp up that fast?"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::runner_recording_into;
+    use crate::stats::RequestSample;
+
+    fn options(users: u64, run_time: Option<Duration>) -> TestOptions {
+        TestOptions {
+            users: Some(users),
+            spawn_rate: 100.0,
+            run_time,
+            stages: None,
+            stop_timeout: Duration::ZERO,
+            reset_stats: false,
+        }
+    }
+
+    fn controller() -> (Controller, Arc<Stats>, Users) {
+        let stats = Arc::new(Stats::new(1, 0.0));
+        let (scenario, runner) = runner_recording_into(stats.clone());
+        let users = Users::Local(runner);
+        let reporter = Reporter::new(stats.clone(), users.clone(), None, false);
+        let c = Controller::spawn(users.clone(), stats.clone(), scenario, Vec::new(), reporter);
+        (c, stats, users)
+    }
+
+    async fn users_reach(snapshot: &mut watch::Receiver<Snapshot>, n: usize) {
+        snapshot.wait_for(|s| s.user_count == n).await.unwrap();
+    }
+
+    /// On paused time: start, edit the users down, reset, stop; then a new test with fresh
+    /// statistics, as the web UI's "New test" will ask.
+    #[tokio::test(start_paused = true)]
+    async fn a_test_is_started_steered_stopped_and_started_again() {
+        let (c, stats, users) = controller();
+        let mut snapshot = c.watch();
+        assert_eq!(snapshot.borrow().state, State::Ready);
+        c.send(Command::Start(options(8, None)));
+        users_reach(&mut snapshot, 8).await;
+        assert_eq!(snapshot.borrow().state, State::Running);
+        c.send(Command::Edit {
+            users: 3,
+            spawn_rate: 100.0,
+        });
+        users_reach(&mut snapshot, 3).await;
+        // Locust's order is B, A, B, B, ...: 3 users are one A and two B.
+        let counts: Vec<(String, u64)> = users.counts().into_iter().collect();
+        assert_eq!(counts, [("A".to_string(), 1), ("B".to_string(), 2)]);
+        c.send(Command::Stop(Ending::Interrupted("test")));
+        let done = stopped(&mut snapshot, 1).await;
+        assert_eq!(done.ending, Some(Ending::Interrupted("test")));
+        assert_eq!(done.user_counts, counts);
+        assert_eq!(users.user_count(), 0);
+
+        stats.record(&RequestSample {
+            method: "GET",
+            name: "/old",
+            response_time_ms: 1.0,
+            content_length: 0,
+            error: Some("boom"),
+            timestamp: 1.0,
+        });
+        c.send(Command::Start(options(2, None)));
+        users_reach(&mut snapshot, 2).await;
+        {
+            let state = stats.collect();
+            assert_eq!(state.entries().filter(|e| e.name == "/old").count(), 0);
+            assert!(state.errors().iter().all(|e| e.name != "/old"));
+        }
+        assert_eq!(snapshot.borrow().tests, 2);
+        c.send(Command::Stop(Ending::Interrupted("test")));
+        stopped(&mut snapshot, 2).await;
+        assert!(c.shutdown().await.is_some());
+    }
+
+    /// The run time ends the test by itself, never early.
+    #[tokio::test(start_paused = true)]
+    async fn the_run_time_ends_a_test() {
+        let (c, _, _) = controller();
+        let mut snapshot = c.watch();
+        let started = Instant::now();
+        c.send(Command::Start(options(4, Some(Duration::from_secs(5)))));
+        let done = stopped(&mut snapshot, 1).await;
+        assert_eq!(done.ending, Some(Ending::RunTime));
+        assert!(started.elapsed() >= Duration::from_secs(5));
+        assert_eq!(done.user_counts.iter().map(|(_, n)| n).sum::<u64>(), 4);
+        // A start while one runs is refused; after the stop, it is a new test.
+        assert_eq!(done.tests, 1);
+        c.shutdown().await;
+    }
+}
