@@ -414,6 +414,10 @@ mod tests {
         c.send(Command::Start(options(8, None)));
         users_reach(&mut snapshot, 8).await;
         assert_eq!(snapshot.borrow().state, State::Running);
+        // A start while a test runs is refused: same test, same users.
+        c.send(Command::Start(options(5, None)));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!((snapshot.borrow().tests, users.user_count()), (1, 8));
         c.send(Command::Edit {
             users: 3,
             spawn_rate: 100.0,
@@ -460,7 +464,6 @@ mod tests {
         assert_eq!(done.ending, Some(Ending::RunTime));
         assert!(started.elapsed() >= Duration::from_secs(5));
         assert_eq!(done.user_counts.iter().map(|(_, n)| n).sum::<u64>(), 4);
-        // A start while one runs is refused; after the stop, it is a new test.
         assert_eq!(done.tests, 1);
         c.shutdown().await;
     }
