@@ -343,27 +343,10 @@ fn a_fresh_clone_has_benchmark_results_and_ignores_only_run_folders() {
     }
 }
 
-/// Both lists in one flow, so each run asks for them equally often.
-const LISTS: &str = "
-users:
-  Reader:
-    wait_time: {constant: 0.05}
-    on_start:
-      - {get: /login/, name: Login page, capture: {csrf: {cookie: csrftoken}}}
-      - post: /login/
-        name: Login
-        form: {username: 'ops{{ user_id }}', password: demo, csrfmiddlewaretoken: '{{ csrf }}'}
-    tasks:
-      - name: Lists
-        flow:
-          - {get: /reference-data/currency/, name: Currency List}
-          - {get: /reference-data/country/, name: Country List}
-";
-
 #[test]
 fn a_saved_baseline_gates_the_next_run_of_the_same_preset_only() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "lists.yaml", LISTS);
+    write(dir.path(), "lists.yaml", LISTS_SCENARIO);
     // The demo target with every list held 30 ms, and one where the currency list takes 90 ms.
     let server = |currency_ms: u64| {
         let delays = vec![
@@ -450,7 +433,7 @@ fn a_saved_baseline_gates_the_next_run_of_the_same_preset_only() {
     write(
         dir.path(),
         "failing.yaml",
-        &format!("{LISTS}          - {{get: /no-such-page/, name: Missing}}\n"),
+        &format!("{LISTS_SCENARIO}          - {{get: /no-such-page/, name: Missing}}\n"),
     );
     let run = run_cmd(
         script(dir.path())

@@ -8,24 +8,6 @@ use std::time::Duration;
 
 use common::*;
 
-/// Both lists in one flow, so each run asks for them equally often: with tasks picked at random,
-/// the requests per second of one endpoint would swing by a fifth between runs of a few seconds.
-const SCENARIO: &str = "
-users:
-  Reader:
-    wait_time: {constant: 0.05}
-    on_start:
-      - {get: /login/, name: Login page, capture: {csrf: {cookie: csrftoken}}}
-      - post: /login/
-        name: Login
-        form: {username: 'ops{{ user_id }}', password: demo, csrfmiddlewaretoken: '{{ csrf }}'}
-    tasks:
-      - name: Lists
-        flow:
-          - {get: /reference-data/currency/, name: Currency List}
-          - {get: /reference-data/country/, name: Country List}
-";
-
 /// One run against `addr` with its CSV files under `dir/name`.
 fn run_into(dir: &Path, addr: std::net::SocketAddr, name: &str) {
     let host = format!("http://{addr}");
@@ -53,7 +35,7 @@ fn run_into(dir: &Path, addr: std::net::SocketAddr, name: &str) {
 #[test]
 fn compare_catches_a_slowed_endpoint_and_passes_the_same_build() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "s.yaml", SCENARIO);
+    write(dir.path(), "s.yaml", LISTS_SCENARIO);
     // Both servers hold every list 100 ms, so the noise of a busy machine is small beside the
     // median; the slowed one adds 60 ms to one list.
     let server = |delays: &[(&str, u64)]| {

@@ -351,94 +351,36 @@ fn accepted_extremes_run_and_stop_by_themselves() {
         .to_string()
     };
     let plain = scenario("plain.yaml", "{constant: 1}", "");
-    let cases: Vec<(String, Vec<String>)> = vec![
+    let between = scenario("between.yaml", "{between: [0, 315360000]}", "");
+    let throughput = scenario("throughput.yaml", "{constant_throughput: 1e-8}", "");
+    let timeout = scenario("timeout.yaml", "{constant: 1}\n    timeout: 315360000", "");
+    let abort = scenario(
+        "abort.yaml",
+        "{constant: 1}",
+        "thresholds:\n  all: [{check: p95 < 99999999ms, abort_after: 87600h}]\n",
+    );
+    let cases: [(&str, Vec<&str>); 9] = [
         (
-            "slowest spawn rate".into(),
-            vec!["-f", &plain, "-u", "3", "-r", "1e-6"]
-                .into_iter()
-                .map(String::from)
-                .collect(),
+            "slowest spawn rate",
+            vec!["-f", &plain, "-u", "3", "-r", "1e-6"],
         ),
         (
-            "fastest spawn rate".into(),
-            vec!["-f", &plain, "-u", "3", "-r", "1e7"]
-                .into_iter()
-                .map(String::from)
-                .collect(),
+            "fastest spawn rate",
+            vec!["-f", &plain, "-u", "3", "-r", "1e7"],
         ),
+        ("no users", vec!["-f", &plain, "-u", "0"]),
+        ("longest stop timeout", vec!["-f", &plain, "-s", "87600h"]),
         (
-            "no users".into(),
-            vec!["-f", &plain, "-u", "0"]
-                .into_iter()
-                .map(String::from)
-                .collect(),
+            "slowest stage",
+            vec!["-f", &plain, "--stages", "1s:3:1e-6,1s:0"],
         ),
+        ("widest between", vec!["-f", &between, "-u", "2", "-r", "2"]),
         (
-            "longest stop timeout".into(),
-            vec!["-f", &plain, "-s", "87600h"]
-                .into_iter()
-                .map(String::from)
-                .collect(),
+            "slowest throughput",
+            vec!["-f", &throughput, "-u", "2", "-r", "2"],
         ),
-        (
-            "slowest stage".into(),
-            vec!["-f", &plain, "--stages", "1s:3:1e-6,1s:0"]
-                .into_iter()
-                .map(String::from)
-                .collect(),
-        ),
-        (
-            "widest between".into(),
-            vec![
-                "-f",
-                &scenario("between.yaml", "{between: [0, 315360000]}", ""),
-                "-u",
-                "2",
-                "-r",
-                "2",
-            ]
-            .into_iter()
-            .map(String::from)
-            .collect(),
-        ),
-        (
-            "slowest throughput".into(),
-            vec![
-                "-f",
-                &scenario("throughput.yaml", "{constant_throughput: 1e-8}", ""),
-                "-u",
-                "2",
-                "-r",
-                "2",
-            ]
-            .into_iter()
-            .map(String::from)
-            .collect(),
-        ),
-        (
-            "longest timeout".into(),
-            vec![
-                "-f",
-                &scenario("timeout.yaml", "{constant: 1}\n    timeout: 315360000", ""),
-            ]
-            .into_iter()
-            .map(String::from)
-            .collect(),
-        ),
-        (
-            "longest abort_after".into(),
-            vec![
-                "-f",
-                &scenario(
-                    "abort.yaml",
-                    "{constant: 1}",
-                    "thresholds:\n  all: [{check: p95 < 99999999ms, abort_after: 87600h}]\n",
-                ),
-            ]
-            .into_iter()
-            .map(String::from)
-            .collect(),
-        ),
+        ("longest timeout", vec!["-f", &timeout]),
+        ("longest abort_after", vec!["-f", &abort]),
     ];
     let children: Vec<_> = cases
         .iter()

@@ -621,11 +621,7 @@ fn on_one_core_a_run_counts_every_request_and_stops_on_time_and_on_signals() {
         // once the run has sent some.
         child.wait_for_log("All users spawned", Duration::from_secs(30));
         let stats_file = dir.path().join(format!("{prefix}_stats.csv"));
-        child.wait_until(
-            "requests in the stats file",
-            Duration::from_secs(30),
-            || aggregated_requests(&stats_file) > 10,
-        );
+        child.wait_for_requests(&stats_file, 11);
         child.signal(signal);
         let run = child.finish(Duration::from_secs(60));
         assert_eq!(run.code, 0, "signal {signal}: {}", run.output());
@@ -659,11 +655,7 @@ fn an_interrupted_run_still_writes_every_file_and_the_summary() {
         ]));
         child.wait_for_log("All users spawned", Duration::from_secs(30));
         let stats_file = dir.path().join("i_stats.csv");
-        child.wait_until(
-            "requests in the stats file",
-            Duration::from_secs(30),
-            || aggregated_requests(&stats_file) > 10,
-        );
+        child.wait_for_requests(&stats_file, 11);
         child.signal(signal);
         let run = child.finish(Duration::from_secs(60));
         assert_eq!(run.code, 0, "signal {signal}: {}", run.output());
@@ -958,11 +950,7 @@ fn kill_9_at_any_moment_leaves_whole_files() {
                 .args(["--csv", "k", "--only-summary"]),
         );
         let stats_file = dir.path().join("k_stats.csv");
-        child.wait_until(
-            "requests in the stats file",
-            Duration::from_secs(30),
-            || aggregated_requests(&stats_file) > 0,
-        );
+        child.wait_for_requests(&stats_file, 1);
         std::thread::sleep(Duration::from_millis(after_ms));
         child.signal(libc::SIGKILL);
         let run = child.finish(Duration::from_secs(60));
@@ -1021,11 +1009,7 @@ fn a_second_signal_stops_users_at_once_and_still_writes_everything() {
     );
     // Every user has sent /quick and waits on /slow.
     let stats_file = dir.path().join("s_stats.csv");
-    child.wait_until(
-        "3 requests in the stats file",
-        Duration::from_secs(30),
-        || aggregated_requests(&stats_file) >= 3,
-    );
+    child.wait_for_requests(&stats_file, 3);
     child.signal(libc::SIGINT);
     child.wait_for_log("Got SIGINT signal, stopping users", Duration::from_secs(30));
     child.signal(libc::SIGINT);

@@ -83,19 +83,12 @@ pub fn command(dir: &Path) -> Command {
 /// Waits for a child, killing it if it outlives `limit` (a hung run must fail the test, not
 /// hang it).
 pub fn finish(mut child: Child, started: Instant, limit: Duration) -> Run {
-    loop {
-        match child.try_wait().expect("wait") {
-            Some(_) => break,
-            None if started.elapsed() > limit => {
-                let _ = child.kill();
-                let out = child.wait_with_output().expect("output");
-                panic!(
-                    "locusta ran longer than {limit:?}\n--- stderr\n{}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            None => std::thread::sleep(Duration::from_millis(20)),
-        }
+    if exit_within(&mut child, started, limit).is_none() {
+        let out = child.wait_with_output().expect("output");
+        panic!(
+            "locusta ran longer than {limit:?}\n--- stderr\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let Output {
         status,
@@ -107,6 +100,25 @@ pub fn finish(mut child: Child, started: Instant, limit: Duration) -> Run {
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
         elapsed: started.elapsed(),
+    }
+}
+
+/// The child's exit status once it exits; `None` after killing it, when it outlived `limit`
+/// from `started`.
+fn exit_within(
+    child: &mut Child,
+    started: Instant,
+    limit: Duration,
+) -> Option<std::process::ExitStatus> {
+    loop {
+        match child.try_wait().expect("wait") {
+            Some(status) => return Some(status),
+            None if started.elapsed() > limit => {
+                let _ = child.kill();
+                return None;
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
     }
 }
 
@@ -178,15 +190,17 @@ impl Watched {
         }
     }
 
-    /// Polls `ready` until it holds; fails the test after `limit` or when the child exits
-    /// first (what `ready` waits for must happen while it runs).
-    pub fn wait_until(&mut self, what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
+    /// Waits until the stats file's Aggregated row counts at least `requests`; fails the test
+    /// after 30 s or when the child exits first (the count must show while it runs).
+    pub fn wait_for_requests(&mut self, stats_file: &Path, requests: u64) {
+        let limit = Duration::from_secs(30);
         let deadline = Instant::now() + limit;
-        while !ready() {
+        while aggregated_requests(stats_file) < requests {
             let exited = self.child.try_wait().expect("wait").is_some();
             assert!(
                 Instant::now() < deadline && !exited,
-                "{what}: not after {limit:?} (exited: {exited})\n{}",
+                "not {requests} requests in {} after {limit:?} (exited: {exited})\n{}",
+                stats_file.display(),
                 self.stderr.0.lock().unwrap()
             );
             std::thread::sleep(Duration::from_millis(20));
@@ -201,19 +215,12 @@ impl Watched {
 
     /// Waits for the child to exit (killing it after `limit`: a hung run fails the test).
     pub fn finish(mut self, limit: Duration) -> Run {
-        let status = loop {
-            match self.child.try_wait().expect("wait") {
-                Some(status) => break status,
-                None if self.started.elapsed() > limit => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
-                    panic!(
-                        "locusta ran longer than {limit:?}\n--- stderr\n{}",
-                        self.stderr.0.lock().unwrap()
-                    );
-                }
-                None => std::thread::sleep(Duration::from_millis(20)),
-            }
+        let Some(status) = exit_within(&mut self.child, self.started, limit) else {
+            let _ = self.child.wait();
+            panic!(
+                "locusta ran longer than {limit:?}\n--- stderr\n{}",
+                self.stderr.0.lock().unwrap()
+            );
         };
         let elapsed = self.started.elapsed();
         let mut readers = self.readers.into_iter();
@@ -298,6 +305,25 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
+
+/// The demo target's two reference-data lists in one flow, after a login, so each run asks for
+/// them equally often: with tasks picked at random, the requests per second of one endpoint
+/// would swing by a fifth between runs of a few seconds. Comparisons of runs use it.
+pub const LISTS_SCENARIO: &str = "
+users:
+  Reader:
+    wait_time: {constant: 0.05}
+    on_start:
+      - {get: /login/, name: Login page, capture: {csrf: {cookie: csrftoken}}}
+      - post: /login/
+        name: Login
+        form: {username: 'ops{{ user_id }}', password: demo, csrfmiddlewaretoken: '{{ csrf }}'}
+    tasks:
+      - name: Lists
+        flow:
+          - {get: /reference-data/currency/, name: Currency List}
+          - {get: /reference-data/country/, name: Country List}
+";
 
 /// Rows of a CSV file, parsed.
 pub fn csv_rows(path: &Path) -> Vec<Vec<String>> {
