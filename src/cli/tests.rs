@@ -61,6 +61,46 @@ fn bad_values_read_like_argparse() {
         e(&["--csv-full-history"]),
         "locusta: error: '--csv-full-history' requires '--csv'."
     );
+    assert_eq!(
+        e(&["--csv-precise"]),
+        "locusta: error: '--csv-precise' requires '--csv'."
+    );
+    // The ranges of src/limits.rs, in the option's words.
+    assert_eq!(
+        e(&["-r", "1e-300"]),
+        "locusta: error: argument -r/--spawn-rate: must be from 1e-6 to 1e7 users per second, got 1e-300"
+    );
+    assert_eq!(
+        e(&["-u", "10000001"]),
+        "locusta: error: argument -u/--users: must be at most 10000000 users, got 10000001"
+    );
+    assert_eq!(
+        e(&["--processes", "5000"]),
+        "locusta: error: argument --processes: at most 1024 processes, got 5000"
+    );
+    assert_eq!(
+        e(&["--check-rps", "1e400"]),
+        "locusta: error: argument --check-rps: '1e400' is too large a number"
+    );
+}
+
+#[test]
+fn csv_precise_from_the_command_line_and_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = run(&["--csv", "x"], &[], dir.path()).unwrap();
+    assert!(
+        !s.csv_precise,
+        "off by default: a drop-in run writes Locust's types"
+    );
+    let s = run(&["--csv", "x", "--csv-precise"], &[], dir.path()).unwrap();
+    assert!(s.csv_precise);
+    let s = run(
+        &["--csv", "x"],
+        &[("LOCUST_CSV_PRECISE", "true")],
+        dir.path(),
+    )
+    .unwrap();
+    assert!(s.csv_precise);
 }
 
 #[test]

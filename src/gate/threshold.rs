@@ -487,6 +487,10 @@ mod tests {
             ("error_rate < 5", "as a percentage (1%) or a fraction"),
             ("p101 < 5", "between p0 and p100"),
             ("rps > 5ms", "`ms` is not a unit for rps"),
+            (
+                &format!("p95 < {}ms", "9".repeat(400)),
+                "is too large a number",
+            ),
         ] {
             let e = parse(bad).unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");
