@@ -1,8 +1,10 @@
 //! Log lines in Locust's format: `[2026-11-22 19:01:58,720] host/INFO/locusta.main: message`,
 //! on stderr or in `--logfile`. (The stats tables are not log lines: they always go to stderr.)
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::fs::OpenOptions;
+use std::io;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -47,6 +49,49 @@ where
     }
 }
 
+/// Log lines the web UI's Logs tab shows, as Locust's `/logs` keeps them: the last 500.
+const RECENT_LINES: usize = 500;
+
+static RECENT: Mutex<VecDeque<String>> = Mutex::new(VecDeque::new());
+
+/// The last log lines, oldest first, without their newline.
+pub fn recent() -> Vec<String> {
+    RECENT
+        .lock()
+        .map(|r| r.iter().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Collects one event's text and keeps it in [`RECENT`] when the event is written.
+#[derive(Default)]
+struct RecentLine(Vec<u8>);
+
+impl io::Write for RecentLine {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for RecentLine {
+    fn drop(&mut self) {
+        let text = String::from_utf8_lossy(&self.0);
+        let line = text.trim_end_matches('\n');
+        if line.is_empty() {
+            return;
+        }
+        if let Ok(mut recent) = RECENT.lock() {
+            if recent.len() == RECENT_LINES {
+                recent.pop_front();
+            }
+            recent.push_back(line.to_string());
+        }
+    }
+}
+
 /// `-L` level names to a filter; CRITICAL silences everything, as locusta logs nothing critical.
 fn level_filter(level: &str) -> LevelFilter {
     match level {
@@ -82,7 +127,16 @@ pub fn init(level: &str, logfile: Option<&Path>) -> Result<(), String> {
             hostname: crate::machine::hostname(),
         })
         .with_writer(writer)
+        .with_filter(filter.clone());
+    let recent = tracing_subscriber::fmt::layer()
+        .event_format(LocustFormat {
+            hostname: crate::machine::hostname(),
+        })
+        .with_writer(RecentLine::default)
         .with_filter(filter);
-    let _ = tracing_subscriber::registry().with(layer).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(layer)
+        .with(recent)
+        .try_init();
     Ok(())
 }

@@ -13,7 +13,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let code = match cli::parse(std::env::args_os().collect(), &Environment::process()) {
-        Ok(Command::Run(settings)) => locusta::run::execute(&settings),
+        Ok(Command::Run(settings)) => locusta::run::execute(&settings, locusta::web::start_boxed),
         Ok(Command::Demo(args)) => locusta::demo::run(&args),
         Ok(Command::Check(args)) => commands::check::check(&args),
         Ok(Command::Report(args)) => commands::report::report(&args),

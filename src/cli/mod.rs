@@ -9,11 +9,13 @@ mod commands;
 mod layers;
 mod role;
 pub mod values;
+mod web;
 
 pub use commands::SchemaKind;
 pub use commands::{CheckArgs, CompareArgs, CompareFormat, DemoArgs, ReportArgs};
 use commands::{SchemaArgs, subcommand};
 pub use role::{MasterOptions, Role, WorkerOptions};
+pub use web::{WebMode, WebOptions};
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -96,9 +98,65 @@ pub struct RunArgs {
     #[arg(short = 'l', long = "list", help_heading = "Common options")]
     pub list: bool,
 
-    /// Run without a web UI (locusta always does; accepted for Locust compatibility)
+    /// Run without the web UI and start the test at once
     #[arg(long, help_heading = "Common options")]
     pub headless: bool,
+
+    /// Undo a config file's headless = true: run with the web UI
+    #[arg(long, hide = true)]
+    pub headful: bool,
+
+    /// Interface the web UI listens on [default: all interfaces]
+    #[arg(
+        long = "web-host",
+        value_name = "HOST",
+        help_heading = "Web UI options"
+    )]
+    pub web_host: Option<String>,
+
+    /// Port the web UI listens on; 0: any free port [default: 8089]
+    #[arg(short = 'P', long = "web-port", value_name = "PORT", value_parser = values::port_or_any, help_heading = "Web UI options")]
+    pub web_port: Option<u16>,
+
+    /// Start the test at once (with -u, -r, -t) and keep the web UI up
+    #[arg(long, help_heading = "Web UI options")]
+    pub autostart: bool,
+
+    /// With --autostart: quit this many seconds after the test ends
+    #[arg(long, value_name = "TIME", value_parser = values::timespan, help_heading = "Web UI options")]
+    pub autoquit: Option<u64>,
+
+    /// Serve the web UI under this path, e.g. /locust (behind a reverse proxy)
+    #[arg(
+        long = "web-base-path",
+        value_name = "PATH",
+        help_heading = "Web UI options"
+    )]
+    pub web_base_path: Option<String>,
+
+    /// Protect every route of the web UI with HTTP basic auth
+    #[arg(
+        long = "web-auth",
+        value_name = "USER:PASSWORD",
+        help_heading = "Web UI options"
+    )]
+    pub web_auth: Option<String>,
+
+    /// TLS certificate (PEM) for serving the web UI over HTTPS (with --tls-key)
+    #[arg(
+        long = "tls-cert",
+        value_name = "FILE",
+        help_heading = "Web UI options"
+    )]
+    pub tls_cert: Option<String>,
+
+    /// TLS private key (PEM) for serving the web UI over HTTPS (with --tls-cert)
+    #[arg(long = "tls-key", value_name = "FILE", help_heading = "Web UI options")]
+    pub tls_key: Option<String>,
+
+    /// locusta's own: with --headless, serve the read-only routes (/stats/requests, /metrics, the downloads) on --web-host/--web-port
+    #[arg(long = "serve-stats", help_heading = "Web UI options")]
+    pub serve_stats: bool,
 
     /// Only run tasks with at least one of these tags
     #[arg(short = 'T', long, num_args = 0.., value_name = "TAG", help_heading = "Tag options")]
@@ -338,6 +396,13 @@ impl RunArgs {
             master_port,
             master_timeout,
             processes,
+            web_host,
+            web_port,
+            autoquit,
+            web_base_path,
+            web_auth,
+            tls_cert,
+            tls_key,
         );
         if self.user_types.is_empty() {
             self.user_types = lower.user_types;
@@ -389,6 +454,8 @@ pub struct Settings {
     pub user_types: Vec<String>,
     /// Standalone, master or worker.
     pub role: Role,
+    /// The web UI, unless `--headless` (or a worker) without `--serve-stats`.
+    pub web: Option<WebOptions>,
 }
 
 /// What the command line asks for.
@@ -600,6 +667,7 @@ impl RunArgs {
                 ))
             })?;
         let role = role::resolve(&self, flags)?;
+        let web = web::resolve(&self, flags, &role)?;
         let user_types: Vec<String> = self
             .user_types
             .into_iter()
@@ -645,6 +713,7 @@ impl RunArgs {
             show_task_ratio_json: flag(self.show_task_ratio_json, "show-task-ratio-json"),
             user_types,
             role,
+            web,
         })
     }
 }

@@ -12,6 +12,12 @@ pub fn port(s: &str) -> Result<u16, String> {
     }
 }
 
+/// A port to listen on, or 0 for any free one (the log line says which).
+pub fn port_or_any(s: &str) -> Result<u16, String> {
+    s.parse::<u16>()
+        .map_err(|_| format!("invalid port: '{s}' (expected 0 to 65535)"))
+}
+
 /// Locust's `parse_timespan`: `300` (seconds) or `1h30m`, `20m`, `3h30m10s`: hours, minutes,
 /// seconds in that order, whole numbers, no days, case-sensitive.
 pub fn timespan(s: &str) -> Result<u64, String> {

@@ -42,11 +42,26 @@ enum NodeState {
     Missing,
 }
 
+/// A worker as the web UI's Workers tab shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerInfo {
+    pub id: String,
+    /// Locust's name of its state: ready, spawning, running, missing.
+    pub state: &'static str,
+    pub user_count: u64,
+    /// Percent of one core, as the worker reports it.
+    pub cpu_usage: f64,
+    /// Resident memory in bytes.
+    pub memory_usage: u64,
+}
+
 #[derive(Debug)]
 struct Node {
     index: u64,
     state: NodeState,
     heartbeat: i32,
+    cpu: f64,
+    memory: u64,
     /// The users it last reported, per type name.
     users: BTreeMap<String, u64>,
     cpu_warned: bool,
@@ -60,10 +75,12 @@ struct Inner {
     testing: bool,
     last_timestamp: f64,
     stop_timeout: f64,
+    keep_workers: bool,
 }
 
 pub struct Master {
-    host: Option<String>,
+    /// Sent in every spawn; a test started from the web UI may change it.
+    host: Mutex<Option<String>>,
     stats: Arc<Stats>,
     out: mpsc::UnboundedSender<(String, Message)>,
     inner: Mutex<Inner>,
@@ -96,7 +113,7 @@ impl Master {
             .map_err(|e| format!("cannot listen for workers on {address}: {e}"))?;
         let (out, outgoing) = mpsc::unbounded_channel();
         let master = Arc::new(Master {
-            host,
+            host: Mutex::new(host),
             stats,
             out,
             inner: Mutex::new(Inner {
@@ -106,6 +123,7 @@ impl Master {
                 testing: false,
                 last_timestamp: 0.0,
                 stop_timeout: 0.0,
+                keep_workers: false,
             }),
             changed: Notify::new(),
             all_gone: CancellationToken::new(),
@@ -158,6 +176,66 @@ impl Master {
                 debug!(target: "locusta.runners", "{line}");
             }
             let _ = tokio::time::timeout(Duration::from_secs(1), self.changed.notified()).await;
+        }
+    }
+
+    /// The host the next spawns send (a new test from the web UI).
+    pub fn set_host(&self, host: Option<String>) {
+        *self.host.lock() = host;
+    }
+
+    /// Every connected worker, in Locust's worker order.
+    pub fn worker_rows(&self) -> Vec<WorkerInfo> {
+        let inner = self.inner.lock();
+        inner
+            .workers
+            .iter()
+            .map(|(id, n)| WorkerInfo {
+                id: id.clone(),
+                state: match n.state {
+                    NodeState::Ready => "ready",
+                    NodeState::Spawning => "spawning",
+                    NodeState::Running => "running",
+                    NodeState::Missing => "missing",
+                },
+                user_count: n.users.values().sum(),
+                cpu_usage: n.cpu,
+                memory_usage: n.memory,
+            })
+            .collect()
+    }
+
+    /// A master driven from its web UI keeps its workers between tests: a test's end sends
+    /// `stop` (the workers come back ready) instead of `quit`.
+    pub fn keep_workers(&self, keep: bool) {
+        self.inner.lock().keep_workers = keep;
+    }
+
+    /// Ends the test (`quit` when the run ends with it, `stop` when the web UI may start
+    /// another).
+    pub async fn end_test(&self, stop_timeout: Duration) {
+        if self.inner.lock().keep_workers {
+            self.stop(stop_timeout).await
+        } else {
+            self.quit(stop_timeout).await
+        }
+    }
+
+    /// Locust's `stop`: every worker stops its users, says `client_stopped`, then
+    /// `client_ready` again; waits until no worker reports users (stop timeout + 60 s).
+    pub async fn stop(&self, stop_timeout: Duration) {
+        let ids: Vec<String> = {
+            let mut inner = self.inner.lock();
+            inner.testing = false;
+            inner.deal.remove(0);
+            inner.workers.keys().cloned().collect()
+        };
+        for id in &ids {
+            self.send(id, "stop", Value::Nil);
+        }
+        let deadline = Instant::now() + stop_timeout + Duration::from_secs(60);
+        while self.user_count() > 0 && Instant::now() < deadline && !self.aborted.is_cancelled() {
+            let _ = tokio::time::timeout(Duration::from_millis(100), self.changed.notified()).await;
         }
     }
 
@@ -275,7 +353,7 @@ impl Master {
             let spawn = Spawn {
                 timestamp,
                 user_classes_count: counts,
-                host: self.host.clone(),
+                host: self.host.lock().clone(),
                 stop_timeout: Some(inner.stop_timeout),
                 parsed_options: BTreeMap::new(),
             };
@@ -333,6 +411,8 @@ impl Master {
                         index,
                         state: NodeState::Ready,
                         heartbeat: HEARTBEAT_LIVENESS,
+                        cpu: 0.0,
+                        memory: 0,
                         users: BTreeMap::new(),
                         cpu_warned: false,
                     },
@@ -347,6 +427,11 @@ impl Master {
                 let node = inner.workers.get_mut(id).expect("known");
                 let was_missing = node.state == NodeState::Missing;
                 node.heartbeat = HEARTBEAT_LIVENESS;
+                node.cpu = cpu.filter(|c| c.is_finite()).unwrap_or(0.0);
+                node.memory = field(&message.data, "current_memory_usage")
+                    .and_then(number)
+                    .filter(|m| m.is_finite() && *m >= 0.0)
+                    .map_or(0, |m| m as u64);
                 node.state = match state {
                     Some("spawning") => NodeState::Spawning,
                     Some("running") => NodeState::Running,

@@ -122,7 +122,7 @@ pub enum Precision {
 /// writes it and 145 ms stays `145` where Locust writes `140`.
 fn whole_ms(ms: f64) -> String {
     // Percentiles are clamped to the samples seen, all finite and >= 0.
-    format!("{}", ms.round_ties_even().max(0.0) as u64)
+    locust_percentile(ms).to_string()
 }
 
 fn percentile_value(ms: f64, precision: Precision) -> String {
@@ -132,24 +132,48 @@ fn percentile_value(ms: f64, precision: Precision) -> String {
     }
 }
 
+/// A number with the type Locust gives it: a Python int, or a float.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Typed {
+    Int(u64),
+    Float(f64),
+}
+
+impl Typed {
+    fn text(self) -> String {
+        match self {
+            Typed::Int(n) => n.to_string(),
+            Typed::Float(x) => pyfmt::float(x),
+        }
+    }
+}
+
 /// `Median Response Time`: Locust's `median_response_time` is the 50% bucket (an int) clamped
 /// to the raw [min, max] (a float then), `0` without samples. The same rule over the rounded
 /// exact median gives the same type for the same requests: a single 151.84 ms request is
 /// written `151.84...`, as Locust writes it.
-fn median_field(e: &StatsEntry, precision: Precision) -> String {
+pub fn locust_median(e: &StatsEntry) -> Typed {
     if e.num_requests == 0 {
-        return "0".to_string();
+        return Typed::Int(0);
     }
-    let median = e.median();
-    if precision == Precision::Exact {
-        return pyfmt::float(median);
-    }
-    let rounded = median.round_ties_even();
+    let rounded = e.median().round_ties_even();
     match e.min_response_time {
-        _ if rounded > e.max_response_time => pyfmt::float(e.max_response_time),
-        Some(min) if rounded < min => pyfmt::float(min),
-        _ => whole_ms(rounded),
+        _ if rounded > e.max_response_time => Typed::Float(e.max_response_time),
+        Some(min) if rounded < min => Typed::Float(min),
+        _ => Typed::Int(rounded.max(0.0) as u64),
     }
+}
+
+/// A percentile as Locust's int (see [`whole_ms`]).
+pub fn locust_percentile(ms: f64) -> u64 {
+    ms.round_ties_even().max(0.0) as u64
+}
+
+fn median_field(e: &StatsEntry, precision: Precision) -> String {
+    if precision == Precision::Exact && e.num_requests > 0 {
+        return pyfmt::float(e.median());
+    }
+    locust_median(e).text()
 }
 
 fn content_field(e: &StatsEntry) -> String {

@@ -76,10 +76,11 @@ struct ThresholdView {
     failed: bool,
 }
 
-struct ChartView {
-    title: String,
-    note: String,
-    svg: String,
+/// One chart of the report: what the web UI's Charts tab shows too.
+pub struct ChartView {
+    pub title: String,
+    pub note: String,
+    pub svg: String,
 }
 
 #[derive(Template)]
@@ -178,7 +179,7 @@ fn line(label: &str, color: usize, points: Vec<(f64, Option<f64>)>) -> Line {
 }
 
 /// The charts, in the order the guide reads them.
-fn charts(data: &ReportData) -> Vec<ChartView> {
+pub fn charts(data: &ReportData) -> Vec<ChartView> {
     let a = &data.aggregated;
     let percentiles_note = if data.current_percentiles {
         "Percentiles of the requests of the last 10 seconds."

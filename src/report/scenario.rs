@@ -37,7 +37,7 @@ pub fn ratio_tables(per_class: &[Ratio], total: &[Ratio]) -> String {
     out
 }
 
-fn ratio_json(rows: &[Ratio]) -> serde_json::Value {
+pub fn ratio_json(rows: &[Ratio]) -> serde_json::Value {
     let map = rows
         .iter()
         .map(|r| {

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{info, warn};
@@ -18,17 +18,24 @@ use tracing::{info, warn};
 use super::gates::AbortCheck;
 use super::load::{Ending, Load};
 use super::options::TestOptions;
-use super::reporter::Reporter;
+use super::reporter::{Reporter, Shared};
 use super::users::Users;
 use crate::gate::Threshold;
 use crate::scenario::Scenario;
 use crate::stats::Stats;
 
+/// The answer to a start: why it could not start, in a line for the user.
+pub type StartReply = oneshot::Sender<Result<(), String>>;
+
+/// Builds the users of a new test (its host and user types): a fresh engine per test, so
+/// feeders, `-i` counts and connections start over; a master hands back itself.
+pub type MakeUsers = Box<dyn FnMut(&TestOptions) -> Result<Users, String> + Send>;
+
 /// What a driver asks of the controller.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub enum Command {
-    /// A new test; after a stop, with fresh statistics. Ignored while a test runs.
-    Start(TestOptions),
+    /// A new test; after a stop, with fresh statistics. Refused while a test runs.
+    Start(TestOptions, Option<StartReply>),
     /// Move the running test to this many users at this rate (steady loads only).
     Edit { users: u64, spawn_rate: f64 },
     /// Stop the users (they finish their task within the stop timeout); the test ends.
@@ -37,6 +44,8 @@ pub enum Command {
     Abort,
     /// The statistics start over; the users keep running.
     ResetStats,
+    /// The controller ends (after its test has stopped): what [`Controller::shutdown`] sends.
+    Shutdown,
 }
 
 /// Where the controller is, as Locust's runner states name it.
@@ -44,13 +53,33 @@ pub enum Command {
 pub enum State {
     /// No test yet.
     Ready,
+    /// Users are being started (or stopped) towards the test's count.
+    Spawning,
     Running,
     Stopping,
     Stopped,
 }
 
+impl State {
+    /// Locust's name of the state, as its API answers it.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Ready => "ready",
+            State::Spawning => "spawning",
+            State::Running => "running",
+            State::Stopping => "stopping",
+            State::Stopped => "stopped",
+        }
+    }
+
+    /// A test is on (spawning, running or stopping).
+    pub fn is_active(self) -> bool {
+        matches!(self, State::Spawning | State::Running | State::Stopping)
+    }
+}
+
 /// What the controller publishes: once a second, and at every change of state.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Snapshot {
     pub state: State,
     pub user_count: usize,
@@ -60,6 +89,36 @@ pub struct Snapshot {
     pub ending: Option<Ending>,
     /// Users per type as the last test ran, taken before stopping took them away.
     pub user_counts: Vec<(String, u64)>,
+    /// Users per type now.
+    pub running_counts: Vec<(String, u64)>,
+    /// The options of the current (or last) test, edits included.
+    pub options: Option<TestOptions>,
+    /// When the current (or last) test started, Unix seconds.
+    pub started: Option<f64>,
+    /// The statistics and history as of the last tick, when the reporter shares them.
+    pub shared: Option<Shared>,
+}
+
+/// What a driver besides the owner holds (the web UI): send commands, read snapshots.
+#[derive(Clone)]
+pub struct Handle {
+    commands: mpsc::UnboundedSender<Command>,
+    snapshot: watch::Receiver<Snapshot>,
+}
+
+impl Handle {
+    /// False once the controller has shut down.
+    pub fn send(&self, command: Command) -> bool {
+        self.commands.send(command).is_ok()
+    }
+
+    pub fn watch(&self) -> watch::Receiver<Snapshot> {
+        self.snapshot.clone()
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        self.snapshot.borrow().clone()
+    }
 }
 
 /// The handle drivers hold.
@@ -83,6 +142,7 @@ impl Controller {
     /// Starts the controller task; the reporter ticks once at once, before any user starts (as
     /// Locust writes its first table and CSV row with 0 users).
     pub fn spawn(
+        make_users: MakeUsers,
         users: Users,
         stats: Arc<Stats>,
         scenario: Arc<Scenario>,
@@ -97,8 +157,13 @@ impl Controller {
             tests: 0,
             ending: None,
             user_counts: Vec::new(),
+            running_counts: Vec::new(),
+            options: None,
+            started: None,
+            shared: reporter.shared.clone(),
         });
         let task = Task {
+            make_users,
             users,
             stats,
             scenario,
@@ -119,6 +184,13 @@ impl Controller {
         let _ = self.commands.send(command);
     }
 
+    pub fn handle(&self) -> Handle {
+        Handle {
+            commands: self.commands.clone(),
+            snapshot: self.snapshot.clone(),
+        }
+    }
+
     /// The latest snapshot, and changes to come.
     pub fn watch(&self) -> watch::Receiver<Snapshot> {
         self.snapshot.clone()
@@ -126,7 +198,8 @@ impl Controller {
 
     /// Ends the controller and hands back the reporter (its CSV files and history).
     pub async fn shutdown(self) -> Option<Reporter> {
-        drop(self.commands);
+        // Handles (the web UI's) may outlive this: ask rather than wait for the channel to close.
+        let _ = self.commands.send(Command::Shutdown);
         self.task.await.ok()
     }
 }
@@ -134,6 +207,7 @@ impl Controller {
 /// The current test: running, stopping or stopped.
 struct Test {
     options: TestOptions,
+    started: f64,
     steady: bool,
     /// The ramp of a steady load (the first, then one per edit).
     ramp: Option<JoinHandle<()>>,
@@ -144,6 +218,7 @@ struct Test {
 }
 
 struct Task {
+    make_users: MakeUsers,
     users: Users,
     stats: Arc<Stats>,
     scenario: Arc<Scenario>,
@@ -178,8 +253,8 @@ impl Task {
             tokio::select! {
                 biased;
                 command = commands.recv() => match command {
+                    Some(Command::Shutdown) | None => break,
                     Some(command) => self.command(command, &mut driver, &mut stopping),
-                    None => break,
                 },
                 ending = finished(&mut driver) => {
                     // A driver that panicked ends its test as an interrupted one would.
@@ -199,6 +274,9 @@ impl Task {
     fn state(&self) -> State {
         match &self.test {
             None => State::Ready,
+            Some(t) if t.ending.is_none() && t.ramp.as_ref().is_some_and(|r| !r.is_finished()) => {
+                State::Spawning
+            }
             Some(t) if t.ending.is_none() => State::Running,
             Some(t) if t.stopping => State::Stopping,
             Some(_) => State::Stopped,
@@ -207,15 +285,25 @@ impl Task {
 
     fn publish_now(&self) {
         let state = self.state();
-        let (ending, user_counts) = match &self.test {
-            Some(t) => (t.ending, t.user_counts.clone()),
-            None => (None, Vec::new()),
+        let (ending, user_counts, options, started) = match &self.test {
+            Some(t) => (
+                t.ending,
+                t.user_counts.clone(),
+                Some(t.options.clone()),
+                Some(t.started),
+            ),
+            None => (None, Vec::new(), None, None),
         };
+        let running_counts = self.users.counts().into_iter().collect();
         self.publish.send_modify(|s| {
             s.state = state;
             s.user_count = self.users.user_count();
             s.ending = ending;
             s.user_counts = user_counts;
+            s.running_counts = running_counts;
+            s.options = options;
+            s.started = started;
+            s.shared = self.reporter.shared.clone();
         });
     }
 
@@ -226,12 +314,18 @@ impl Task {
         stopping: &mut Option<JoinHandle<()>>,
     ) {
         match command {
-            Command::Start(options) => {
-                if matches!(self.state(), State::Running | State::Stopping) {
-                    warn!(target: "locusta.main", "A test is running: stop it before starting another");
-                    return;
+            Command::Start(options, reply) => {
+                let result = if self.state().is_active() {
+                    Err("A test is running: stop it before starting another".to_string())
+                } else {
+                    self.start(options, driver)
+                };
+                if let Err(e) = &result {
+                    warn!(target: "locusta.main", "{e}");
                 }
-                self.start(options, driver);
+                if let Some(reply) = reply {
+                    let _ = reply.send(result);
+                }
             }
             Command::Edit { users, spawn_rate } => self.edit(users, spawn_rate),
             Command::Stop(ending) => {
@@ -241,13 +335,20 @@ impl Task {
             }
             Command::Abort => self.users.abort(),
             Command::ResetStats => self.users.reset_stats(),
+            Command::Shutdown => {}
         }
         self.publish_now();
     }
 
     /// A new test: fresh statistics (after the first), the checks of its thresholds from
     /// now, its load driven by a task of its own.
-    fn start(&mut self, options: TestOptions, driver: &mut Option<JoinHandle<Ending>>) {
+    fn start(
+        &mut self,
+        options: TestOptions,
+        driver: &mut Option<JoinHandle<Ending>>,
+    ) -> Result<(), String> {
+        self.users = (self.make_users)(&options)?;
+        self.reporter.users = self.users.clone();
         if self.test.is_some() {
             self.stats.clear_all();
             self.reporter.history = Default::default();
@@ -272,6 +373,7 @@ impl Task {
         }));
         self.test = Some(Test {
             options,
+            started: crate::stats::unix_now(),
             steady,
             ramp,
             ending: None,
@@ -279,6 +381,7 @@ impl Task {
             user_counts: Vec::new(),
         });
         self.publish.send_modify(|s| s.tests += 1);
+        Ok(())
     }
 
     fn edit(&mut self, users: u64, spawn_rate: f64) {
@@ -339,6 +442,9 @@ fn log_ending(ending: Ending) {
         Ending::RunTime => info!(target: "locusta.main", "--run-time limit reached, shutting down"),
         Ending::ShapeDone => info!(target: "locusta.main", "Shape test completed, shutting down"),
         Ending::ThresholdFailed | Ending::Iterations | Ending::WorkersGone => {}
+        Ending::Requested => {
+            info!(target: "locusta.main", "Stopping the test, as asked through the web UI")
+        }
         Ending::Interrupted(signal) => info!(
             target: "locusta.main",
             "Got {signal} signal, stopping users (send it again to stop at once)"
@@ -388,6 +494,8 @@ mod tests {
             stages: None,
             stop_timeout: Duration::ZERO,
             reset_stats: false,
+            host: None,
+            user_types: Vec::new(),
         }
     }
 
@@ -396,7 +504,16 @@ mod tests {
         let (scenario, runner) = runner_recording_into(stats.clone());
         let users = Users::Local(runner);
         let reporter = Reporter::new(stats.clone(), users.clone(), None, false);
-        let c = Controller::spawn(users.clone(), stats.clone(), scenario, Vec::new(), reporter);
+        let same = users.clone();
+        let make: MakeUsers = Box::new(move |_| Ok(same.clone()));
+        let c = Controller::spawn(
+            make,
+            users.clone(),
+            stats.clone(),
+            scenario,
+            Vec::new(),
+            reporter,
+        );
         (c, stats, users)
     }
 
@@ -411,11 +528,11 @@ mod tests {
         let (c, stats, users) = controller();
         let mut snapshot = c.watch();
         assert_eq!(snapshot.borrow().state, State::Ready);
-        c.send(Command::Start(options(8, None)));
+        c.send(Command::Start(options(8, None), None));
         users_reach(&mut snapshot, 8).await;
         assert_eq!(snapshot.borrow().state, State::Running);
         // A start while a test runs is refused: same test, same users.
-        c.send(Command::Start(options(5, None)));
+        c.send(Command::Start(options(5, None), None));
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert_eq!((snapshot.borrow().tests, users.user_count()), (1, 8));
         c.send(Command::Edit {
@@ -440,7 +557,7 @@ mod tests {
             error: Some("boom"),
             timestamp: 1.0,
         });
-        c.send(Command::Start(options(2, None)));
+        c.send(Command::Start(options(2, None), None));
         users_reach(&mut snapshot, 2).await;
         {
             let state = stats.collect();
@@ -459,7 +576,10 @@ mod tests {
         let (c, _, _) = controller();
         let mut snapshot = c.watch();
         let started = Instant::now();
-        c.send(Command::Start(options(4, Some(Duration::from_secs(5)))));
+        c.send(Command::Start(
+            options(4, Some(Duration::from_secs(5))),
+            None,
+        ));
         let done = stopped(&mut snapshot, 1).await;
         assert_eq!(done.ending, Some(Ending::RunTime));
         assert!(started.elapsed() >= Duration::from_secs(5));

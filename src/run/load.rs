@@ -26,6 +26,8 @@ pub enum Ending {
     /// Every worker of a master quit or went missing.
     WorkersGone,
     Interrupted(&'static str),
+    /// Stopped from the web UI or its API.
+    Requested,
 }
 
 impl Ending {
@@ -38,6 +40,7 @@ impl Ending {
             Ending::ThresholdFailed => "threshold_failed",
             Ending::WorkersGone => "workers_gone",
             Ending::Interrupted(_) => "interrupted",
+            Ending::Requested => "stopped",
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod controller;
 mod distributed;
 mod gates;
 mod load;
+pub use load::Ending;
 pub mod options;
 mod reporter;
 mod results;
@@ -18,14 +19,14 @@ mod signals;
 mod users;
 
 use controller::{Command, Controller, State};
-use load::{Ending, Load};
+use load::Load;
 use options::RunOptions;
 use reporter::Reporter;
 use results::FinishedRun;
 pub use signals::Signals;
 use users::Users;
 
-use crate::cli::{Role, Settings};
+use crate::cli::{Role, Settings, WebMode, WebOptions};
 use crate::engine::{RunConfig, Runner};
 use crate::gate::Threshold;
 use crate::machine::{self, Machine};
@@ -47,8 +48,28 @@ fn usage_failure(message: impl std::fmt::Display) -> i32 {
     EXIT_USAGE
 }
 
+/// What a web UI needs to drive a run: the controller, and what the page shows about the
+/// scenario and the command line's options.
+pub struct Live {
+    pub control: controller::Handle,
+    pub scenario: Arc<Scenario>,
+    /// The user types the command line selected (all by default).
+    pub types: Vec<usize>,
+    pub tags: TagFilter,
+    /// The command line's `-u`, `-r`, `-t`, `-H`: the form's defaults.
+    pub defaults: options::TestOptions,
+    pub outputs: options::Outputs,
+    /// The scenario file's name, for download names.
+    pub locustfile: String,
+    pub master: Option<Arc<crate::distributed::master::Master>>,
+}
+
+/// Starts the web UI (`crate::web::start`, handed in by the binary so that the run layer does
+/// not depend on its own driver); the returned value serves until dropped.
+pub type WebStarter = fn(&WebOptions, Live) -> Result<Box<dyn std::any::Any + Send>, String>;
+
 /// Runs the command a `Settings` describes and returns the process exit code.
-pub fn execute(settings: &Settings) -> i32 {
+pub fn execute(settings: &Settings, web: WebStarter) -> i32 {
     if let Err(e) = crate::logging::init(&settings.loglevel, settings.logfile.as_deref()) {
         return usage_failure(e);
     }
@@ -95,7 +116,7 @@ pub fn execute(settings: &Settings) -> i32 {
     let config = RunConfig {
         host: settings.host.clone(),
         user_types: types,
-        tags,
+        tags: tags.clone(),
         insecure: settings.insecure,
         ca_file: settings.ca_file.clone(),
         iterations: settings.iterations,
@@ -136,12 +157,26 @@ pub fn execute(settings: &Settings) -> i32 {
     };
     let started = unix_now();
     let stats = Arc::new(Stats::new(workers * 2 + 2, started));
+    let ui = matches!(
+        settings.web,
+        Some(WebOptions {
+            mode: WebMode::Ui { .. },
+            ..
+        })
+    );
+    let web = settings.web.as_ref().map(|w| (w, web));
     if let Role::Master(master) = &settings.role {
-        let users = match runtime.block_on(start_master(master, &scenario, &config, &stats)) {
+        // With the web UI, the test starts from the page: no waiting for workers first.
+        let mut master = master.clone();
+        if ui {
+            master.expect_workers = 0;
+        }
+        let users = match runtime.block_on(start_master(&master, &scenario, &config, &stats)) {
             Ok(master) => {
                 // The test starts now, not when the master began waiting for its workers:
                 // Locust's total rates count from here.
                 stats.reset();
+                master.keep_workers(ui);
                 Users::Cluster(master)
             }
             Err(MasterFailure::Usage(e)) => return usage_failure(e),
@@ -150,7 +185,7 @@ pub fn execute(settings: &Settings) -> i32 {
                 return 1;
             }
         };
-        return runtime.block_on(run_test(&options, scenario, config, users, stats, csv));
+        return runtime.block_on(run_test(&options, scenario, config, users, stats, csv, web));
     }
     // Inside the runtime's context (the HTTP client may want it), but before the first log
     // line: a run that cannot start says why and nothing else.
@@ -168,7 +203,45 @@ pub fn execute(settings: &Settings) -> i32 {
         Users::Local(runner),
         stats,
         csv,
+        web,
     ))
+}
+
+/// Builds the users of each test: the engine built before the run for the first test that
+/// asks for the command line's host and types, a fresh one (fresh feeders, `-i` count and
+/// connections) for every other; a master hands back itself with the test's host.
+fn users_per_test(
+    first: Users,
+    scenario: Arc<Scenario>,
+    config: RunConfig,
+    stats: Arc<Stats>,
+    cli_types: Vec<String>,
+) -> controller::MakeUsers {
+    let mut first = Some(first);
+    Box::new(move |test: &options::TestOptions| {
+        let same = test.host == config.host && test.user_types == cli_types;
+        if let Some(Users::Cluster(m)) = &first {
+            if !test.user_types.is_empty() && test.user_types != cli_types {
+                return Err(
+                    "Choosing user types per test is not supported with --master yet: \
+                            pass them on the master's command line"
+                        .to_string(),
+                );
+            }
+            m.set_host(test.host.clone().or_else(|| config.host.clone()));
+            return Ok(Users::Cluster(m.clone()));
+        }
+        if same && let Some(users) = first.take() {
+            return Ok(users);
+        }
+        first = None;
+        let mut config = config.clone();
+        config.host = test.host.clone();
+        if !test.user_types.is_empty() {
+            config.user_types = select::user_types(&scenario, &test.user_types)?;
+        }
+        Runner::new(scenario.clone(), &config, stats.clone()).map(|r| Users::Local(Arc::new(r)))
+    })
 }
 
 async fn run_test(
@@ -178,22 +251,30 @@ async fn run_test(
     users: Users,
     stats: Arc<Stats>,
     csv: Option<CsvFiles>,
+    web: Option<(&WebOptions, WebStarter)>,
 ) -> i32 {
     if matches!(users, Users::Local(_)) {
         info!(target: "locusta.main", "Starting locusta {VERSION}");
     }
     let started = unix_now();
     let started_at = Instant::now();
-    let load = Load::new(&options.test, &scenario);
-    let peak = load.users();
     let thresholds: Vec<Threshold> = scenario
         .thresholds
         .iter()
         .chain(&options.thresholds)
         .cloned()
         .collect();
-    let reporter = Reporter::new(stats.clone(), users.clone(), csv, options.print_tables);
+    let mut reporter = Reporter::new(stats.clone(), users.clone(), csv, options.print_tables);
+    reporter.share = web.is_some();
+    let make_users = users_per_test(
+        users.clone(),
+        scenario.clone(),
+        config.clone(),
+        stats.clone(),
+        options.test.user_types.clone(),
+    );
     let controller = Controller::spawn(
+        make_users,
         users.clone(),
         stats.clone(),
         scenario.clone(),
@@ -201,30 +282,53 @@ async fn run_test(
         reporter,
     );
     // Before the first user starts, so a Ctrl-C at any moment of the run is handled.
-    let mut signals = Signals::new();
-    let mut snapshot = controller.watch();
-    controller.send(Command::Start(options.test.clone()));
-    let mut asked_to_stop = false;
-    let done = loop {
-        tokio::select! {
-            done = controller::stopped(&mut snapshot, 1) => break done,
-            signal = signals.next() => {
-                // The first signal stops the test, unless it is already stopping (its run time
-                // is up): then, as every further one, it stops the users at once.
-                if !asked_to_stop && snapshot.borrow().state != State::Stopping {
-                    asked_to_stop = true;
-                    controller.send(Command::Stop(Ending::Interrupted(signal)));
-                } else {
-                    warn!(target: "locusta.main", "Got {signal} again: stopping all users now");
-                    controller.send(Command::Abort);
+    let signals = Signals::new();
+    let server = match web {
+        Some((web_options, start)) => {
+            let live = Live {
+                control: controller.handle(),
+                scenario: scenario.clone(),
+                types: config.user_types.clone(),
+                tags: config.tags.clone(),
+                defaults: options.test.clone(),
+                outputs: options.outputs.clone(),
+                locustfile: scenario_name(&options.scenario_file),
+                master: match &users {
+                    Users::Cluster(m) => Some(m.clone()),
+                    Users::Local(_) => None,
+                },
+            };
+            match start(web_options, live) {
+                Ok(server) => Some(server),
+                Err(e) => {
+                    controller.shutdown().await;
+                    return usage_failure(e);
                 }
             }
         }
+        None => None,
     };
+    let done = match web.map(|(w, _)| &w.mode) {
+        Some(WebMode::Ui {
+            autostart,
+            autoquit,
+        }) => drive_ui(&controller, signals, options, *autostart, *autoquit).await,
+        _ => drive_headless(&controller, signals, options).await,
+    };
+    if let Users::Cluster(m) = &users
+        && server.is_some()
+    {
+        // A master driven from the page kept its workers between tests: now they quit.
+        m.keep_workers(false);
+        m.quit(options.test.stop_timeout).await;
+    }
+    drop(server);
     let ending = done
         .ending
         .unwrap_or(Ending::Interrupted("an internal error"));
     let user_counts = done.user_counts;
+    let last_test = done.options.unwrap_or_else(|| options.test.clone());
+    let load = Load::new(&last_test, &scenario);
     let reporter = controller.shutdown().await;
     let ended = unix_now();
 
@@ -241,16 +345,18 @@ async fn run_test(
         Some(r) => (r.csv, r.history),
         None => (None, History::default()),
     };
+    let mut config = config;
+    config.host = last_test.host.clone();
     // The machine and the tested project's commit, only for the files that record them.
     let facts = options.outputs.records_facts();
     let run = FinishedRun {
         outputs: &options.outputs,
         scenario: &scenario,
         config: &config,
-        users: peak,
+        users: load.users(),
         spawn_rate: load.spawn_rate(),
         run_time: load.run_time(),
-        started,
+        started: done.started.unwrap_or(started),
         ended,
         ran_seconds: started_at.elapsed().as_secs(),
         user_counts,
@@ -270,6 +376,104 @@ async fn run_test(
     console::to_stderr(&console::final_summary(&state, console::name_width()));
     console::to_stderr(&verdicts::thresholds_table(&run.outcomes));
     code
+}
+
+/// The scenario's file name, as Locust names its locustfile in downloads.
+fn scenario_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// `--headless`: one test from start to end; the first signal stops it, unless it is already
+/// stopping (its run time is up): then, as every further one, it stops the users at once.
+async fn drive_headless(
+    controller: &Controller,
+    mut signals: Signals,
+    options: &RunOptions,
+) -> controller::Snapshot {
+    let mut snapshot = controller.watch();
+    controller.send(Command::Start(options.test.clone(), None));
+    let mut asked_to_stop = false;
+    loop {
+        tokio::select! {
+            done = controller::stopped(&mut snapshot, 1) => return done,
+            signal = signals.next() => {
+                if !asked_to_stop && snapshot.borrow().state != State::Stopping {
+                    asked_to_stop = true;
+                    controller.send(Command::Stop(Ending::Interrupted(signal)));
+                } else {
+                    warn!(target: "locusta.main", "Got {signal} again: stopping all users now");
+                    controller.send(Command::Abort);
+                }
+            }
+        }
+    }
+}
+
+/// The web UI: tests start and stop from the page (the first at once with `--autostart`);
+/// the process ends on a signal (after stopping a running test), or `--autoquit` after an
+/// autostarted test ended by itself.
+async fn drive_ui(
+    controller: &Controller,
+    mut signals: Signals,
+    options: &RunOptions,
+    autostart: bool,
+    autoquit: Option<std::time::Duration>,
+) -> controller::Snapshot {
+    let mut snapshot = controller.watch();
+    if autostart {
+        controller.send(Command::Start(options.test.clone(), None));
+    }
+    let mut quit_at: Option<Instant> = None;
+    let mut autostart_done = !autostart;
+    let mut asked_to_stop = false;
+    loop {
+        let autoquit_due = async {
+            match quit_at {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            changed = snapshot.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let s = snapshot.borrow_and_update().clone();
+                if asked_to_stop && !s.state.is_active() {
+                    break;
+                }
+                if !autostart_done && s.tests == 1 && s.state == State::Stopped {
+                    autostart_done = true;
+                    // As Locust: only a test that ended by itself (its run time, its stages)
+                    // ends the process; one stopped from the page leaves the UI up.
+                    match autoquit.filter(|_| s.ending != Some(Ending::Requested)) {
+                        Some(after) => quit_at = Some(Instant::now() + after),
+                        None => info!(target: "locusta.main", "--autoquit not specified, leaving web ui running indefinitely"),
+                    }
+                }
+            }
+            _ = autoquit_due => {
+                info!(target: "locusta.main", "--autoquit time reached, shutting down");
+                break;
+            }
+            signal = signals.next() => {
+                let active = snapshot.borrow().state.is_active();
+                if !asked_to_stop && active {
+                    asked_to_stop = true;
+                    controller.send(Command::Stop(Ending::Interrupted(signal)));
+                } else if !active {
+                    info!(target: "locusta.main", "Got {signal} signal, shutting down");
+                    break;
+                } else {
+                    warn!(target: "locusta.main", "Got {signal} again: stopping all users now");
+                    controller.send(Command::Abort);
+                }
+            }
+        }
+    }
+    snapshot.borrow().clone()
 }
 
 /// The cores this process may run on (taskset, cgroup quotas).

@@ -23,6 +23,10 @@ pub struct TestOptions {
     pub stop_timeout: Duration,
     /// Reset the statistics each time spawning completes.
     pub reset_stats: bool,
+    /// Replaces every user type's host (`-H`, the web form's host).
+    pub host: Option<String>,
+    /// The user types to run, by name; empty: all (or the command line's selection).
+    pub user_types: Vec<String>,
 }
 
 /// The files and outputs a finished test leaves.
@@ -51,6 +55,8 @@ impl Outputs {
 /// Everything a run needs besides the scenario and the engine's configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunOptions {
+    /// The scenario file, as given.
+    pub scenario_file: PathBuf,
     pub test: TestOptions,
     pub outputs: Outputs,
     /// Given on the command line; the scenario's own come on top.
@@ -64,6 +70,7 @@ pub struct RunOptions {
 impl From<&Settings> for RunOptions {
     fn from(s: &Settings) -> RunOptions {
         RunOptions {
+            scenario_file: s.scenario.clone(),
             test: TestOptions {
                 users: s.users,
                 spawn_rate: s.spawn_rate,
@@ -71,6 +78,8 @@ impl From<&Settings> for RunOptions {
                 stages: s.stages.clone(),
                 stop_timeout: s.stop_timeout,
                 reset_stats: s.reset_stats,
+                host: s.host.clone(),
+                user_types: s.user_types.clone(),
             },
             outputs: Outputs {
                 csv_prefix: s.csv_prefix.clone(),

@@ -9,7 +9,7 @@ use crate::machine::CpuMeter;
 use crate::report::console::{self, Rates};
 use crate::report::csv::CsvFiles;
 use crate::stats::history::History;
-use crate::stats::{Stats, unix_now};
+use crate::stats::{RequestStats, Stats, unix_now};
 
 use super::gates::AbortCheck;
 use super::users::Users;
@@ -17,11 +17,24 @@ use super::users::Users;
 /// Above this share of the machine's CPU, the load generator's own timing is suspect.
 const CPU_WARNING_PERCENT: f64 = 90.0;
 
+/// What one tick saw, for readers that must not take the statistics' lock (the web UI): a
+/// copy made once a second, whatever the number of readers.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    pub stats: Arc<RequestStats>,
+    pub history: Arc<History>,
+    pub users: usize,
+}
+
 pub struct Reporter {
     stats: Arc<Stats>,
     /// Thresholds that stop the run when they fail.
     pub abort_check: Option<AbortCheck>,
-    users: Users,
+    /// Whose users the table counts; a new test may bring new ones.
+    pub users: Users,
+    /// Set when a web UI reads the statistics: each tick then leaves a copy here.
+    pub share: bool,
+    pub shared: Option<Shared>,
     pub csv: Option<CsvFiles>,
     pub history: History,
     cpu: CpuMeter,
@@ -43,6 +56,8 @@ impl Reporter {
             stats,
             abort_check: None,
             users,
+            share: false,
+            shared: None,
             csv,
             history: History::default(),
             cpu: CpuMeter::new(),
@@ -70,6 +85,13 @@ impl Reporter {
         let now = unix_now();
         let state = self.stats.collect();
         self.history.record(&state, users, cpu, now);
+        if self.share {
+            self.shared = Some(Shared {
+                stats: Arc::new(state.clone()),
+                history: Arc::new(self.history.clone()),
+                users,
+            });
+        }
         if let Some(check) = &self.abort_check {
             check.check(&state);
         }

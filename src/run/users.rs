@@ -55,7 +55,7 @@ impl Users {
     pub async fn stop(&self, stop_timeout: Duration) {
         match self {
             Users::Local(r) => r.stop(stop_timeout).await,
-            Users::Cluster(m) => m.quit(stop_timeout).await,
+            Users::Cluster(m) => m.end_test(stop_timeout).await,
         }
     }
 

@@ -272,7 +272,24 @@ pub fn ratios(
     filter: &TagFilter,
     total: bool,
 ) -> Vec<Ratio> {
-    let counts = estimated_counts(scenario, types, users);
+    ratios_of(
+        scenario,
+        types,
+        estimated_counts(scenario, types, users),
+        filter,
+        total,
+    )
+}
+
+/// [`ratios`] for the users running now (per type, in `types`' order), as the web UI's
+/// Current Ratio tab shows them.
+pub fn ratios_of(
+    scenario: &Scenario,
+    types: &[usize],
+    counts: Vec<f64>,
+    filter: &TagFilter,
+    total: bool,
+) -> Vec<Ratio> {
     let sum: f64 = counts.iter().sum();
     let denominator = if sum > 0.0 { sum } else { 1.0 };
     types

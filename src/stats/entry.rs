@@ -204,6 +204,18 @@ impl StatsEntry {
         out
     }
 
+    /// How many requests took at most each bound (milliseconds, ascending): the cumulative
+    /// buckets of a Prometheus histogram, read off the HDR histogram (3 significant digits).
+    pub fn counts_at_most(&self, bounds_ms: &[f64]) -> Vec<u64> {
+        bounds_ms
+            .iter()
+            .map(|b| {
+                let us = (b * 1000.0).max(0.0) as u64;
+                self.histogram.count_between(0, us)
+            })
+            .collect()
+    }
+
     /// (epoch second, requests, failures) of the last seconds, oldest first.
     pub fn per_second(&self) -> impl Iterator<Item = &(u64, u64, u64)> {
         self.per_second.iter()

@@ -81,7 +81,7 @@ pub struct Drained {
 }
 
 /// The cumulative statistics of a run.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RequestStats {
     /// name → method → entry: iterating yields Locust's (name, method) order.
     entries: BTreeMap<String, BTreeMap<String, StatsEntry>>,

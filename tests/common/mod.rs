@@ -74,9 +74,19 @@ pub fn command(dir: &Path) -> Command {
             cmd.env_remove(k);
         }
     }
+    // Locust's default is the web UI, which waits for a start from the page: the tests run
+    // headless unless they are about the web UI (`web_command`).
+    cmd.env("LOCUST_HEADLESS", "true");
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    cmd
+}
+
+/// `locusta` with its web UI (no `LOCUST_HEADLESS`).
+pub fn web_command(dir: &Path) -> Command {
+    let mut cmd = command(dir);
+    cmd.env_remove("LOCUST_HEADLESS");
     cmd
 }
 
