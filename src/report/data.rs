@@ -269,6 +269,7 @@ fn history_point(row: &BTreeMap<String, String>) -> Option<Point> {
         fps: num(row, "Failures/s").unwrap_or(0.0),
         median: num(row, "50%").filter(|v| *v > 0.0),
         p95: num(row, "95%").filter(|v| *v > 0.0),
+        p99: num(row, "99%").filter(|v| *v > 0.0),
         requests: num(row, "Total Request Count").unwrap_or(0.0) as u64,
         cpu: None,
     })
@@ -430,6 +431,7 @@ impl ReportData {
                 fps: rps * 0.001,
                 median: Some(40.0 + rng.random_range(0.0..5.0)),
                 p95: Some(120.0 + rng.random_range(0.0..40.0)),
+                p99: Some(160.0 + rng.random_range(0.0..60.0)),
                 requests,
                 cpu: Some(35.0 + rng.random_range(0.0..10.0)),
             };

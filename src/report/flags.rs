@@ -266,6 +266,7 @@ mod tests {
             fps: 0.0,
             median: Some(median),
             p95: Some(p95),
+            p99: Some(p95),
             requests: 0,
             cpu: Some(cpu),
         }

@@ -208,6 +208,7 @@ pub fn charts(data: &ReportData) -> Vec<ChartView> {
                 lines: vec![
                     line("Median", 0, series(a, |p| p.median)),
                     line("95th percentile", 1, series(a, |p| p.p95)),
+                    line("99th percentile", 3, series(a, |p| p.p99)),
                 ],
             }),
         },

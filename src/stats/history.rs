@@ -24,6 +24,7 @@ pub struct Point {
     /// Percentiles of the last ~10 seconds, in ms; `None` without requests then.
     pub median: Option<f64>,
     pub p95: Option<f64>,
+    pub p99: Option<f64>,
     /// Requests so far (cumulative).
     pub requests: u64,
     /// Share of the machine's CPU the load generator used, in percent.
@@ -55,6 +56,7 @@ impl Point {
             fps: (self.fps + later.fps) / 2.0,
             median: mean(self.median, later.median),
             p95: max(self.p95, later.p95),
+            p99: max(self.p99, later.p99),
             requests: later.requests,
             cpu: max(self.cpu, later.cpu),
         }
@@ -147,7 +149,7 @@ impl History {
         cpu: Option<f64>,
     ) -> Point {
         let (rps, fps) = stats.current_rates(e);
-        let current = e.current_percentiles(&[0.5, 0.95]);
+        let current = e.current_percentiles(&[0.5, 0.95, 0.99]);
         Point {
             t,
             users: users as u32,
@@ -155,6 +157,7 @@ impl History {
             fps,
             median: current.as_ref().map(|p| p[0]),
             p95: current.as_ref().map(|p| p[1]),
+            p99: current.as_ref().map(|p| p[2]),
             requests: e.num_requests,
             cpu,
         }
@@ -187,6 +190,7 @@ mod tests {
             fps: 0.0,
             median: Some(rps),
             p95: Some(p95),
+            p99: Some(p95),
             requests: t as u64,
             cpu: None,
         }

@@ -183,8 +183,8 @@ pub fn watch(cmd: &mut Command) -> Watched {
 
 impl Watched {
     /// Blocks until stderr contains `needle`; fails the test after `limit` or when the child
-    /// exits first.
-    pub fn wait_for_log(&mut self, needle: &str, limit: Duration) {
+    /// exits first. Returns the line that holds it.
+    pub fn wait_for_log(&mut self, needle: &str, limit: Duration) -> String {
         let deadline = Instant::now() + limit;
         let (text, seen) = &*self.stderr;
         let mut guard = text.lock().unwrap();
@@ -198,6 +198,10 @@ impl Watched {
             let step = (deadline - now).min(Duration::from_millis(100));
             guard = seen.wait_timeout(guard, step).unwrap().0;
         }
+        let at = guard.find(needle).expect("found above");
+        let start = guard[..at].rfind('\n').map_or(0, |i| i + 1);
+        let end = guard[at..].find('\n').map_or(guard.len(), |i| at + i);
+        guard[start..end].to_string()
     }
 
     /// Waits until the stats file's Aggregated row counts at least `requests`; fails the test

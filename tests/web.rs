@@ -1,0 +1,614 @@
+//! The web UI and Locust's HTTP API, driven over HTTP against the real binary: start, edit,
+//! reset, stop, a new test, downloads against the `--csv` files, Locust's JSON keys and error
+//! answers, `/metrics` through Prometheus' own parser, auth, base path, CORS, `--autostart`
+//! with `--autoquit`, and `--headless --serve-stats`.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{Watched, runtime, watch, web_command, write};
+use serde_json::Value;
+
+const SCENARIO: &str = "
+users:
+  Browser:
+    weight: 1
+    wait_time: {constant: 0.1}
+    tasks:
+      - {get: /fast, name: Fast}
+      - {get: /fail, name: Fail}
+  Api:
+    weight: 1
+    wait_time: {constant: 0.1}
+    tasks:
+      - {get: /fast, name: Api fast}
+";
+
+fn target() -> String {
+    use axum::routing::get;
+    let router = axum::Router::new()
+        .route("/fast", get(|| async { "ok" }))
+        .route(
+            "/fail",
+            get(|| async { (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "no") }),
+        );
+    format!("http://{}", common::serve(router))
+}
+
+struct Answer {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+fn call(method: &str, url: &str, form: Option<&str>, headers: &[(&str, &str)]) -> Answer {
+    runtime().block_on(async {
+        // Redirects are answers to check, not to follow.
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let mut req = client.request(method.parse().expect("method"), url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(f) = form {
+            req = req
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(f.to_string());
+        }
+        let r = req.send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
+        Answer {
+            status: r.status().as_u16(),
+            headers: r.headers().clone(),
+            body: r.text().await.expect("body"),
+        }
+    })
+}
+
+fn get(url: &str) -> Answer {
+    call("GET", url, None, &[])
+}
+
+fn post(url: &str, form: &str) -> Answer {
+    call("POST", url, Some(form), &[])
+}
+
+/// Starts locusta with its web UI on a free port; returns it and the UI's base URL.
+fn start_ui(dir: &Path, args: &[&str]) -> (Watched, String) {
+    let mut cmd = web_command(dir);
+    cmd.args(["--web-host", "127.0.0.1", "-P", "0"]).args(args);
+    let mut run = watch(&mut cmd);
+    let line = run.wait_for_log("Starting web interface at ", Duration::from_secs(30));
+    let url = line
+        .split("Starting web interface at ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the URL in the log line")
+        .to_string();
+    (run, url)
+}
+
+/// Polls `/stats/requests` until `check` holds (or fails the test after 30 s).
+fn wait_stats(base: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = get(&format!("{base}/stats/requests")).json();
+        if check(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "never {what}: {v:#}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn aggregated(v: &Value) -> &Value {
+    v["stats"]
+        .as_array()
+        .and_then(|rows| rows.last())
+        .expect("an Aggregated row")
+}
+
+fn keys(v: &Value) -> BTreeSet<String> {
+    v.as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn fixture(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/locust-webui")
+        .join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("json")
+}
+
+/// The whole life of a test steered over the API, as a CI script or the page does it.
+#[test]
+fn a_test_is_started_edited_reset_stopped_and_started_again_over_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(dir.path(), "web.yaml", SCENARIO);
+    let host = target();
+    let prefix = dir.path().join("out");
+    let (run, base) = start_ui(
+        dir.path(),
+        &[
+            "-f",
+            scenario.to_str().unwrap(),
+            "-H",
+            &host,
+            "--csv",
+            prefix.to_str().unwrap(),
+            "--only-summary",
+        ],
+    );
+
+    // Ready: Locust's keys, plus the two older ones locust_exporter reads.
+    let ready = get(&format!("{base}/stats/requests"));
+    assert_eq!(ready.header("content-type"), "application/json");
+    assert_eq!(ready.header("access-control-allow-origin"), "*");
+    assert!(ready.body.ends_with("}\n") && ready.body.contains("\n  \"errors\": []"));
+    let ready = ready.json();
+    let mut want = keys(&fixture("stats_requests.local_ready.json"));
+    want.insert("current_response_time_percentile_50".into());
+    want.insert("current_response_time_percentile_95".into());
+    assert_eq!(keys(&ready), want);
+    assert_eq!(ready, {
+        // Byte-for-byte Locust's answer before any request, legacy keys aside.
+        let mut v = fixture("stats_requests.local_ready.json");
+        v["current_response_time_percentile_50"] = 0.into();
+        v["current_response_time_percentile_95"] = 0.into();
+        v
+    });
+
+    // Locust's refusals, word for word.
+    for (form, sample) in [
+        (
+            "user_count=abc&spawn_rate=1",
+            "swarm.err_bad_user_count.json",
+        ),
+        ("user_count=1", "swarm.err_missing_spawn_rate.json"),
+        (
+            "user_count=1&spawn_rate=1&run_time=abc",
+            "swarm.err_bad_run_time.json",
+        ),
+    ] {
+        let answer = post(&format!("{base}/swarm"), form).json();
+        let want = fixture(sample);
+        assert_eq!(answer["success"], false, "{form}");
+        assert_eq!(answer["message"], want["message"], "{form}");
+        assert_eq!(answer["host"], Value::from(host.clone()));
+    }
+
+    let started = post(
+        &format!("{base}/swarm"),
+        "user_count=10&spawn_rate=100&run_time=10m",
+    )
+    .json();
+    assert_eq!(
+        keys(&started),
+        keys(&fixture("swarm.ok_with_run_time.json"))
+    );
+    assert_eq!(started["run_time"], 600);
+    let running = wait_stats(&base, "10 users running", |v| {
+        v["state"] == "running" && v["user_count"] == 10
+    });
+    assert_eq!(keys(aggregated(&running)), {
+        let sample = fixture("stats_requests.local_running.json");
+        keys(aggregated(&sample))
+    });
+
+    // Edit: 10 -> 3 users, the test goes on.
+    let edit = post(&format!("{base}/swarm"), "user_count=3&spawn_rate=100").json();
+    assert_eq!(edit["success"], true);
+    wait_stats(&base, "3 users", |v| {
+        v["user_count"] == 3 && v["state"] == "running"
+    });
+
+    // Reset: the counts start over, the rows stay, the users keep running.
+    let before = wait_stats(&base, "40 requests", |v| {
+        aggregated(v)["num_requests"].as_u64() >= Some(40)
+    });
+    let rows_before = before["stats"].as_array().unwrap().len();
+    let reset = post(&format!("{base}/stats/reset"), "");
+    assert_eq!((reset.status, reset.body.as_str()), (200, "ok"));
+    let after = wait_stats(&base, "fewer requests after the reset", |v| {
+        aggregated(v)["num_requests"].as_u64() < aggregated(&before)["num_requests"].as_u64()
+    });
+    assert_eq!(after["stats"].as_array().unwrap().len(), rows_before);
+    assert_eq!(after["user_count"], 3);
+
+    // Stop: answered once the users are gone; the numbers stay.
+    let stop = post(&format!("{base}/stop"), "");
+    assert_eq!(stop.json(), fixture("stop.json"));
+    let stopped = wait_stats(&base, "stopped", |v| v["state"] == "stopped");
+    assert_eq!(stopped["user_count"], 0);
+
+    // The downloads are the --csv files' bytes of the same state, with Locust's names.
+    // The file is rewritten and the copy taken at the same tick: wait for that tick.
+    let file = Path::new(&format!("{}_stats.csv", prefix.display())).to_path_buf();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let download = loop {
+        let d = get(&format!("{base}/stats/requests/csv"));
+        if std::fs::read_to_string(&file).ok().as_deref() == Some(d.body.as_str()) {
+            break d;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the download never equals {}",
+            file.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let disposition = download.header("content-disposition").to_string();
+    assert!(
+        disposition.starts_with("attachment;filename=Locust_")
+            && disposition.ends_with(&format!("_web.yaml_{host}_requests.csv")),
+        "{disposition}"
+    );
+    assert!(
+        download
+            .body
+            .starts_with("Type,Name,Request Count,Failure Count,")
+    );
+    let failures = get(&format!("{base}/stats/failures/csv"));
+    assert_eq!(
+        failures.body,
+        std::fs::read_to_string(format!("{}_failures.csv", prefix.display())).unwrap()
+    );
+    assert!(failures.body.contains("GET,Fail,"), "{}", failures.body);
+    let history = get(&format!("{base}/stats/requests_full_history/csv"));
+    assert_eq!(history.status, 404);
+    let report = get(&format!("{base}/stats/report?download=1"));
+    assert!(report.header("content-disposition").ends_with(".html"));
+    assert!(report.body.contains("Fail") && report.body.contains("<svg"));
+
+    // A new test after a stop starts with fresh statistics.
+    let again = post(&format!("{base}/swarm"), "user_count=2&spawn_rate=100").json();
+    assert_eq!(again["success"], true, "{again}");
+    let second = wait_stats(&base, "the second test running", |v| {
+        v["state"] == "running" && v["user_count"] == 2
+    });
+    assert!(
+        aggregated(&second)["num_requests"].as_u64()
+            < aggregated(&stopped)["num_requests"].as_u64(),
+        "{second:#}"
+    );
+    assert_eq!(get(&format!("{base}/state")).json()["tests"], 2);
+
+    // Ctrl-C: the running test stops, every file is written, the failures set the exit code.
+    run.signal(libc::SIGINT);
+    let done = run.finish(Duration::from_secs(60));
+    assert_eq!(done.code, 1, "{}", done.stderr);
+    assert!(std::fs::read_to_string(format!("{}_stats.csv", prefix.display())).is_ok());
+}
+
+/// `/metrics` parses with Prometheus' own Python parser, with locust_exporter's names and
+/// the locusta histogram's buckets adding up.
+#[test]
+fn metrics_parse_with_prometheus_parser() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(dir.path(), "web.yaml", SCENARIO);
+    let host = target();
+    let (run, base) = start_ui(
+        dir.path(),
+        &[
+            "-f",
+            scenario.to_str().unwrap(),
+            "-H",
+            &host,
+            "-u",
+            "4",
+            "-r",
+            "100",
+            "--autostart",
+            "--only-summary",
+        ],
+    );
+    wait_stats(&base, "20 requests", |v| {
+        aggregated(v)["num_requests"].as_u64() >= Some(20)
+    });
+    let metrics = get(&format!("{base}/metrics"));
+    assert!(
+        metrics
+            .header("content-type")
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = metrics.body;
+    for name in [
+        "locust_users 4",
+        "locust_running 2",
+        "locust_requests_num_requests{method=\"GET\",name=\"Fast\"}",
+        "locust_requests_num_requests{method=\"\",name=\"Aggregated\"}",
+        "locust_errors{method=\"GET\",name=\"Fail\",error=\"HTTPError(",
+        "locusta_response_time_seconds_bucket{method=\"GET\",name=\"Fast\",le=\"+Inf\"}",
+    ] {
+        assert!(text.contains(name), "no {name} in\n{text}");
+    }
+    let python = std::env::var("LOCUSTA_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = "
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+families = {f.name: f for f in text_string_to_metric_families(sys.stdin.read())}
+h = families['locusta_response_time_seconds']
+assert h.type == 'histogram', h.type
+for s in h.samples:
+    pass
+buckets = [s for s in h.samples if s.name.endswith('_bucket') and s.labels['name'] == 'Fast']
+counts = [s.value for s in buckets]
+assert counts == sorted(counts), counts
+total = [s.value for s in h.samples if s.name.endswith('_count') and s.labels['name'] == 'Fast'][0]
+assert counts[-1] == total, (counts, total)
+print(len(families), 'families', int(total), 'Fast requests')
+";
+    let out = std::process::Command::new(&python)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(text.as_bytes())?;
+            child.wait_with_output()
+        });
+    match out {
+        Ok(out) if String::from_utf8_lossy(&out.stderr).contains("No module named") => {
+            common::missing_tool("prometheus_client (pip)", "/metrics parsing")
+        }
+        Ok(out) => assert!(
+            out.status.success(),
+            "{}\n{text}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(_) => common::missing_tool(&python, "/metrics parsing"),
+    }
+    run.signal(libc::SIGTERM);
+    run.finish(Duration::from_secs(60));
+}
+
+/// `--web-auth`, `--web-base-path`, CORS preflights, Locust's 404 and 405 answers.
+#[test]
+fn auth_base_path_cors_and_unknown_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(dir.path(), "web.yaml", SCENARIO);
+    let host = target();
+    let (run, base) = start_ui(
+        dir.path(),
+        &[
+            "-f",
+            scenario.to_str().unwrap(),
+            "-H",
+            &host,
+            "--web-base-path",
+            "/locust",
+            "--web-auth",
+            "ops:s3cret",
+        ],
+    );
+    assert!(base.ends_with("/locust"), "{base}");
+    let root = base.trim_end_matches("/locust");
+    let basic = "Basic b3BzOnMzY3JldA=="; // ops:s3cret
+    let refused = get(&format!("{base}/stats/requests"));
+    assert_eq!(refused.status, 401);
+    assert!(refused.header("www-authenticate").starts_with("Basic"));
+    let wrong = call(
+        "GET",
+        &format!("{base}/stats/requests"),
+        None,
+        &[("authorization", "Basic b3BzOm5v")],
+    );
+    assert_eq!(wrong.status, 401);
+    let page = call(
+        "GET",
+        &format!("{base}/"),
+        None,
+        &[("authorization", basic)],
+    );
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("<title>locusta</title>"));
+    // Self-contained: nothing loaded from elsewhere.
+    for remote in [
+        "src=\"http",
+        "src=\"//",
+        "href=\"http",
+        "href=\"//",
+        "@import",
+        "url(http",
+    ] {
+        assert!(!page.body.contains(remote), "the page loads {remote}...");
+    }
+    let redirect = call("GET", &base, None, &[("authorization", basic)]);
+    assert_eq!(redirect.status, 308);
+    assert_eq!(redirect.header("location"), format!("/locust/"));
+    let outside = call(
+        "GET",
+        &format!("{root}/stats/requests"),
+        None,
+        &[("authorization", basic)],
+    );
+    assert_eq!(outside.status, 404);
+    let unknown = call(
+        "GET",
+        &format!("{base}/nope"),
+        None,
+        &[("authorization", basic)],
+    );
+    assert_eq!(unknown.status, 404);
+    assert!(
+        unknown
+            .body
+            .contains("The requested URL was not found on the server.")
+    );
+    let wrong_method = call(
+        "GET",
+        &format!("{base}/swarm"),
+        None,
+        &[("authorization", basic)],
+    );
+    assert_eq!(wrong_method.status, 405);
+    let preflight = call(
+        "OPTIONS",
+        &format!("{base}/swarm"),
+        None,
+        &[
+            ("origin", "http://example.org"),
+            ("access-control-request-method", "POST"),
+            ("access-control-request-headers", "content-type"),
+        ],
+    );
+    assert_eq!(preflight.status, 200);
+    assert_eq!(
+        preflight.header("access-control-allow-origin"),
+        "http://example.org"
+    );
+    assert_eq!(
+        preflight.header("access-control-allow-headers"),
+        "content-type"
+    );
+    assert_eq!(preflight.header("vary"), "Origin");
+    // The old GET of /stop still stops (Locust < 2.47's scripts).
+    let stop = call(
+        "GET",
+        &format!("{base}/stop"),
+        None,
+        &[("authorization", basic)],
+    );
+    assert_eq!(stop.json()["success"], true);
+    run.signal(libc::SIGINT);
+    let done = run.finish(Duration::from_secs(30));
+    assert_eq!(done.code, 0, "nothing ran, nothing failed: {}", done.stderr);
+}
+
+/// The Kubernetes operator's master: `--autostart` runs the command line's test at once, and
+/// `--autoquit` ends the process after it, with the usual files and exit code.
+#[test]
+fn autostart_and_autoquit_end_the_process_after_the_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(dir.path(), "web.yaml", SCENARIO);
+    let host = target();
+    let prefix = dir.path().join("auto");
+    let (run, _) = start_ui(
+        dir.path(),
+        &[
+            "-f",
+            scenario.to_str().unwrap(),
+            "-H",
+            &host,
+            "-u",
+            "2",
+            "-r",
+            "10",
+            "-t",
+            "2s",
+            "--autostart",
+            "--autoquit",
+            "1",
+            "--exit-code-on-error",
+            "0",
+            "--csv",
+            prefix.to_str().unwrap(),
+        ],
+    );
+    let done = run.finish(Duration::from_secs(60));
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert!(
+        done.stderr
+            .contains("--autoquit time reached, shutting down"),
+        "{}",
+        done.stderr
+    );
+    assert!(common::aggregated_requests(&dir.path().join("auto_stats.csv")) > 0);
+}
+
+/// `--headless --serve-stats`: a CI soak that Prometheus scrapes; nothing to steer.
+#[test]
+fn a_headless_run_serves_the_read_only_routes_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(dir.path(), "web.yaml", SCENARIO);
+    let host = target();
+    let (run, base) = start_ui(
+        dir.path(),
+        &[
+            "-f",
+            scenario.to_str().unwrap(),
+            "-H",
+            &host,
+            "-u",
+            "2",
+            "-r",
+            "10",
+            "-t",
+            "30s",
+            "--headless",
+            "--serve-stats",
+            "--only-summary",
+        ],
+    );
+    wait_stats(&base, "requests from 2 running users", |v| {
+        v["state"] == "running" && aggregated(v)["num_requests"].as_u64() > Some(0)
+    });
+    assert!(
+        get(&format!("{base}/metrics"))
+            .body
+            .contains("\nlocust_running 2")
+    );
+    assert_eq!(get(&format!("{base}/")).status, 404);
+    assert_eq!(post(&format!("{base}/stop"), "").status, 404);
+    run.signal(libc::SIGINT);
+    run.finish(Duration::from_secs(60));
+}
+
+#[test]
+fn web_options_are_checked_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, message) in [
+        (
+            vec!["--autoquit", "5"],
+            "--autoquit is only meaningful in combination with --autostart",
+        ),
+        (
+            vec!["--web-base-path", "locust"],
+            "Invalid format for --web-base-path argument (locust): the url path must start with a slash.",
+        ),
+        (
+            vec!["--tls-cert", "c.pem"],
+            "--tls-cert and --tls-key go together",
+        ),
+        (
+            vec!["--web-auth", "nopassword"],
+            "argument --web-auth: 'nopassword' is not USER:PASSWORD",
+        ),
+        (
+            vec!["--serve-stats"],
+            "--serve-stats is for --headless runs",
+        ),
+        (
+            vec!["-P", "70000"],
+            "argument -P/--web-port: invalid port: '70000'",
+        ),
+    ] {
+        let run = common::run_cmd(web_command(dir.path()).args(&args));
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(message), "{args:?}: {}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{args:?}: {}", run.stderr);
+    }
+}
