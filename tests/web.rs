@@ -231,6 +231,10 @@ fn a_test_is_started_edited_reset_stopped_and_started_again_over_the_api() {
     });
     assert_eq!(after["stats"].as_array().unwrap().len(), rows_before);
     assert_eq!(after["user_count"], 3);
+    wait_stats(&base, "requests and a failure after the reset", |v| {
+        aggregated(v)["num_requests"].as_u64() >= Some(10)
+            && v["errors"].as_array().is_some_and(|e| !e.is_empty())
+    });
 
     // Stop: answered once the users are gone; the numbers stay.
     let stop = post(&format!("{base}/stop"), "");
@@ -291,6 +295,9 @@ fn a_test_is_started_edited_reset_stopped_and_started_again_over_the_api() {
     assert_eq!(get(&format!("{base}/state")).json()["tests"], 2);
 
     // Ctrl-C: the running test stops, every file is written, the failures set the exit code.
+    wait_stats(&base, "a failure in the second test", |v| {
+        v["errors"].as_array().is_some_and(|e| !e.is_empty())
+    });
     run.signal(libc::SIGINT);
     let done = run.finish(Duration::from_secs(60));
     assert_eq!(done.code, 1, "{}", done.stderr);
@@ -611,4 +618,82 @@ fn web_options_are_checked_in_one_line() {
         assert!(run.stderr.contains(message), "{args:?}: {}", run.stderr);
         assert_eq!(run.stderr.lines().count(), 1, "{args:?}: {}", run.stderr);
     }
+}
+
+/// `--master` with its web UI, as Locust's: the test starts from the API once a worker is
+/// there, the workers show in `/stats/requests`, a stop keeps them for a new test, and the
+/// master's Ctrl-C makes them quit.
+#[test]
+fn a_master_is_steered_from_its_web_ui_and_keeps_its_workers_between_tests() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(dir.path(), "web.yaml", SCENARIO);
+    let host = target();
+    let port = common::closed_port().to_string();
+    let (master, base) = start_ui(
+        dir.path(),
+        &[
+            "-f",
+            scenario.to_str().unwrap(),
+            "-H",
+            &host,
+            "--master",
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            &port,
+            "--only-summary",
+        ],
+    );
+    let mut cmd = common::command(dir.path());
+    cmd.args([
+        "-f",
+        scenario.to_str().unwrap(),
+        "--worker",
+        "--master-port",
+        &port,
+    ]);
+    let worker = watch(&mut cmd);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(&format!("{base}/worker-count")).json()["worker_count"] != 1 {
+        assert!(Instant::now() < deadline, "the worker never joined");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for (test, users) in [(1, 4), (2, 2)] {
+        let answer = post(
+            &format!("{base}/swarm"),
+            &format!("user_count={users}&spawn_rate=100"),
+        );
+        assert_eq!(
+            answer.json()["success"],
+            true,
+            "test {test}: {}",
+            answer.body
+        );
+        let running = wait_stats(&base, "the worker running the users", |v| {
+            v["state"] == "running"
+                && v["user_count"] == users
+                && v["workers"][0]["state"] == "running"
+                && aggregated(v)["num_requests"].as_u64() > Some(0)
+        });
+        assert_eq!(running["worker_count"], 1);
+        assert_eq!(running["workers"][0]["user_count"], users);
+        assert_eq!(post(&format!("{base}/stop"), "").json()["success"], true);
+        wait_stats(&base, "the worker ready again", |v| {
+            v["state"] == "stopped" && v["user_count"] == 0 && v["workers"][0]["state"] == "ready"
+        });
+        assert_eq!(get(&format!("{base}/state")).json()["tests"], test);
+    }
+    master.signal(libc::SIGINT);
+    let done = master.finish(Duration::from_secs(60));
+    assert_eq!(
+        done.code, 1,
+        "the target's /fail answers 500: {}",
+        done.stderr
+    );
+    let worker = worker.finish(Duration::from_secs(30));
+    assert_eq!(
+        worker.code, 0,
+        "the worker quit with its master: {}",
+        worker.stderr
+    );
 }

@@ -76,6 +76,9 @@ struct Inner {
     last_timestamp: f64,
     stop_timeout: f64,
     keep_workers: bool,
+    /// Workers that said `client_stopped` and have not said `client_ready` again yet: a quit
+    /// must reach them too.
+    stopped: std::collections::BTreeSet<String>,
 }
 
 pub struct Master {
@@ -124,6 +127,7 @@ impl Master {
                 last_timestamp: 0.0,
                 stop_timeout: 0.0,
                 keep_workers: false,
+                stopped: Default::default(),
             }),
             changed: Notify::new(),
             all_gone: CancellationToken::new(),
@@ -372,7 +376,8 @@ impl Master {
         let ids: Vec<String> = {
             let mut inner = self.inner.lock();
             inner.testing = false;
-            inner.workers.keys().cloned().collect()
+            let stopped = std::mem::take(&mut inner.stopped);
+            inner.workers.keys().cloned().chain(stopped).collect()
         };
         for id in &ids {
             self.send(id, "quit", Value::Nil);
@@ -402,6 +407,7 @@ impl Master {
         let known = inner.workers.contains_key(id);
         match message.kind.as_str() {
             "client_ready" => {
+                inner.stopped.remove(id);
                 let next = inner.indices.len() as u64;
                 let index = *inner.indices.entry(id.to_string()).or_insert(next);
                 self.send(id, "ack", to_value(&Ack { index }));
@@ -495,6 +501,9 @@ impl Master {
             }
             "client_stopped" | "quit" if known => {
                 let node = inner.workers.remove(id).expect("known");
+                if message.kind == "client_stopped" {
+                    inner.stopped.insert(id.to_string());
+                }
                 let n = inner.workers.len();
                 info!(target: "locusta.runners", "Worker '{id}' (index {}) {}. {n} workers ready.", node.index, if message.kind == "quit" { "quit" } else { "stopped" });
                 if inner.testing && inner.workers.is_empty() {

@@ -334,7 +334,10 @@ impl Task {
                 }
             }
             Command::Abort => self.users.abort(),
-            Command::ResetStats => self.users.reset_stats(),
+            Command::ResetStats => {
+                self.users.reset_stats();
+                self.reporter.refresh_shared();
+            }
             Command::Shutdown => {}
         }
         self.publish_now();
@@ -352,6 +355,7 @@ impl Task {
         if self.test.is_some() {
             self.stats.clear_all();
             self.reporter.history = Default::default();
+            self.reporter.refresh_shared();
         }
         let load = Load::new(&options, &self.scenario);
         load.announce(&options);
@@ -433,6 +437,9 @@ impl Task {
         if let Some(test) = self.test.as_mut() {
             test.stopping = false;
         }
+        // The test's last numbers, in the files and for readers, at once rather than at the
+        // next second.
+        self.reporter.tick();
         self.publish_now();
     }
 }

@@ -69,6 +69,18 @@ impl Reporter {
         }
     }
 
+    /// A new copy for readers now, between ticks: after a reset or a new test, so nobody
+    /// reads the old test's numbers under the new test's state.
+    pub fn refresh_shared(&mut self) {
+        if self.share {
+            self.shared = Some(Shared {
+                stats: Arc::new(self.stats.copy()),
+                history: Arc::new(self.history.clone()),
+                users: self.users.user_count(),
+            });
+        }
+    }
+
     pub fn tick(&mut self) {
         let users = self.users.user_count();
         let cpu = self.cpu.sample();

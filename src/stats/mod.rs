@@ -363,6 +363,12 @@ impl Stats {
         }
     }
 
+    /// A copy of the cumulative state as it stands, without folding the shards in (which
+    /// would close a tick of the "current" window out of its cadence).
+    pub fn copy(&self) -> RequestStats {
+        self.state.lock().clone()
+    }
+
     /// The user errors so far, with their counts.
     pub fn exceptions(&self) -> Vec<ExceptionEntry> {
         self.state.lock().exceptions.clone()
