@@ -657,7 +657,11 @@ fn the_kubernetes_example_uses_flags_locusta_accepts() {
             };
             match cli::parse(argv.clone(), &env) {
                 Ok(Parsed::Run(settings)) => roles.push(match settings.role {
-                    Role::Master(m) => format!("master expecting {}", m.expect_workers),
+                    Role::Master(m) => format!(
+                        "master expecting {}, web UI {:?}",
+                        m.expect_workers,
+                        settings.web.map(|w| (w.port, w.mode))
+                    ),
                     Role::Worker(w) => format!("worker of {}:{}", w.master_host, w.master_port),
                     Role::Standalone => "standalone".to_string(),
                 }),
@@ -667,7 +671,10 @@ fn the_kubernetes_example_uses_flags_locusta_accepts() {
     }
     assert_eq!(
         roles,
-        ["master expecting 4", "worker of locusta-master:5557"]
+        [
+            "master expecting 4, web UI Some((8089, Ui { autostart: true, autoquit: Some(60s) }))",
+            "worker of locusta-master:5557"
+        ]
     );
 }
 

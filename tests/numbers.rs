@@ -91,6 +91,9 @@ const NUMERIC_OPTIONS: &[&str] = &[
     "--master --master-bind-port {}",
     "--worker --master-timeout {}",
     "--worker --master-port {}",
+    "-P {}",
+    "--web-port {}",
+    "--autostart --autoquit {}",
 ];
 
 fn no_config(dir: &Path) -> Environment<'static> {
@@ -180,7 +183,7 @@ proptest! {
     /// The same numbers through `LOCUST_*` variables, which read them with the same rules.
     #[test]
     fn environment_variables_take_any_number(
-        name in proptest::sample::select(&["LOCUST_USERS", "LOCUST_SPAWN_RATE", "LOCUST_RUN_TIME", "LOCUST_STOP_TIMEOUT", "LOCUST_ITERATIONS", "LOCUST_STAGES", "LOCUST_EXIT_CODE_ON_ERROR", "LOCUST_PROCESSES", "LOCUST_CHECK_RPS"][..]),
+        name in proptest::sample::select(&["LOCUST_USERS", "LOCUST_SPAWN_RATE", "LOCUST_RUN_TIME", "LOCUST_STOP_TIMEOUT", "LOCUST_ITERATIONS", "LOCUST_STAGES", "LOCUST_EXIT_CODE_ON_ERROR", "LOCUST_PROCESSES", "LOCUST_CHECK_RPS", "LOCUST_WEB_PORT", "LOCUST_AUTOQUIT"][..]),
         value in number(),
     ) {
         let dir = tempfile::tempdir().unwrap();

@@ -42,7 +42,7 @@ pub enum Command {
     Stop(Ending),
     /// Stop every user at once (a second Ctrl-C).
     Abort,
-    /// The statistics start over; the users keep running.
+    /// The statistics (and the user errors) start over; the users keep running.
     ResetStats,
     /// The controller ends (after its test has stopped): what [`Controller::shutdown`] sends.
     Shutdown,
@@ -336,6 +336,7 @@ impl Task {
             Command::Abort => self.users.abort(),
             Command::ResetStats => {
                 self.users.reset_stats();
+                self.stats.clear_exceptions();
                 self.reporter.refresh_shared();
             }
             Command::Shutdown => {}

@@ -164,11 +164,21 @@ pub fn execute(settings: &Settings, web: WebStarter) -> i32 {
             ..
         })
     );
+    // A test from the page waits for nobody; `--autostart` waits for `--expect-workers`.
+    let waits_for_page = matches!(
+        settings.web,
+        Some(WebOptions {
+            mode: WebMode::Ui {
+                autostart: false,
+                ..
+            },
+            ..
+        })
+    );
     let web = settings.web.as_ref().map(|w| (w, web));
     if let Role::Master(master) = &settings.role {
-        // With the web UI, the test starts from the page: no waiting for workers first.
         let mut master = master.clone();
-        if ui {
+        if waits_for_page {
             master.expect_workers = 0;
         }
         let users = match runtime.block_on(start_master(&master, &scenario, &config, &stats)) {

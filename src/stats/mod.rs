@@ -369,6 +369,13 @@ impl Stats {
         self.state.lock().clone()
     }
 
+    /// Forgets the user errors (the web UI's reset, as Locust's clears its exceptions).
+    pub fn clear_exceptions(&self) {
+        let mut state = self.state.lock();
+        state.exceptions.clear();
+        state.exception_index.clear();
+    }
+
     /// The user errors so far, with their counts.
     pub fn exceptions(&self) -> Vec<ExceptionEntry> {
         self.state.lock().exceptions.clone()

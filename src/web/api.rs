@@ -109,14 +109,27 @@ impl App {
 
 pub(super) async fn stats_requests(State(app): State<Arc<App>>) -> Response {
     let snapshot = app.snapshot();
-    let stats = App::stats(&snapshot);
-    let workers = app.workers();
-    json_response(stats_json::stats_requests(
-        &stats,
-        snapshot.state.name(),
-        snapshot.user_count,
-        workers.as_deref(),
-    ))
+    if app.live.master.is_some() {
+        // The workers' rows change between ticks: not cached.
+        let stats = App::stats(&snapshot);
+        let workers = app.workers();
+        return json_response(stats_json::stats_requests(
+            &stats,
+            snapshot.state.name(),
+            snapshot.user_count,
+            workers.as_deref(),
+        ));
+    }
+    let body = app.rendered("stats", &snapshot, || {
+        let stats = App::stats(&snapshot);
+        pyjson::to_string(stats_json::stats_requests(
+            &stats,
+            snapshot.state.name(),
+            snapshot.user_count,
+            None,
+        ))
+    });
+    text(StatusCode::OK, "application/json", (*body).clone())
 }
 
 pub(super) async fn metrics(State(app): State<Arc<App>>) -> Response {
@@ -157,9 +170,18 @@ fn parse_swarm(form: &[u8]) -> Result<Swarm, String> {
         let value = value.trim().to_string();
         match key.as_ref() {
             "user_count" => {
-                let n: i64 = value.parse().map_err(|_| {
-                    format!("Invalid user_count value: '{value}' (must be an integer)")
-                })?;
+                let digits = value.strip_prefix('-').unwrap_or(&value);
+                let whole = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+                let n: i64 = match value.parse() {
+                    Ok(n) => n,
+                    // An integer, only too large for any run.
+                    Err(_) if whole && !value.starts_with('-') => i64::MAX,
+                    Err(_) => {
+                        return Err(format!(
+                            "Invalid user_count value: '{value}' (must be an integer)"
+                        ));
+                    }
+                };
                 if n < 0 {
                     return Err(
                         "Missing or invalid user_count or spawn_rate from /swarm request".into(),
@@ -396,18 +418,72 @@ pub(super) fn state_json(app: &App, snapshot: &Snapshot) -> Value {
 /// server from its bounded history, so a reload or a page opened late shows the whole run.
 pub(super) async fn charts(State(app): State<Arc<App>>) -> Response {
     let snapshot = app.snapshot();
-    let data = app.report_data(&snapshot);
-    let charts: Vec<Value> = html::charts(&data)
-        .into_iter()
-        .map(|c| json!({"title": c.title, "note": c.note, "svg": c.svg}))
-        .collect();
-    let red: Vec<Value> = if data.aggregated.len() >= 10 {
-        flags::red_flags(&data)
+    let body = app.rendered("charts", &snapshot, || {
+        let data = app.report_data(&snapshot);
+        let charts: Vec<Value> = html::charts(&data)
             .into_iter()
-            .map(|f| json!({"title": f.title, "detail": f.detail, "endpoint": f.endpoint, "when": f.when}))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    json_response(json!({"charts": charts, "flags": red}))
+            .map(|c| json!({"title": c.title, "note": c.note, "svg": c.svg}))
+            .collect();
+        let red: Vec<Value> = if data.aggregated.len() >= 10 {
+            flags::red_flags(&data)
+                .into_iter()
+                .map(|f| json!({"title": f.title, "detail": f.detail, "endpoint": f.endpoint, "when": f.when}))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        pyjson::to_string(json!({"charts": charts, "flags": red}))
+    });
+    text(StatusCode::OK, "application/json", (*body).clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+        /// Any form body: an answer in one line or a test within the limits, never a panic.
+        #[test]
+        fn any_swarm_form_is_refused_in_one_line_or_in_range(
+            users in prop_oneof![any::<i64>().prop_map(|n| n.to_string()), "[0-9eE.+-]{0,30}", any::<f64>().prop_map(|x| x.to_string())],
+            rate in prop_oneof![any::<f64>().prop_map(|x| x.to_string()), "[0-9eE.+-]{0,30}", Just("inf".to_string()), Just("NaN".to_string())],
+            run_time in "[0-9hms]{0,24}",
+        ) {
+            let form = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("user_count", &users)
+                .append_pair("spawn_rate", &rate)
+                .append_pair("run_time", &run_time)
+                .finish();
+            match parse_swarm(form.as_bytes()) {
+                Ok(s) => {
+                    prop_assert!(s.users.unwrap_or(0) <= crate::limits::MAX_USERS);
+                    let r = s.spawn_rate.unwrap_or(1.0);
+                    prop_assert!(r.is_finite() && r > 0.0);
+                    prop_assert!(s.run_time.is_none_or(|t| t <= crate::limits::MAX_DURATION));
+                }
+                Err(e) => prop_assert!(!e.is_empty() && !e.contains('\n'), "{e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn locusts_refusals_word_for_word() {
+        let err = |form: &str| parse_swarm(form.as_bytes()).err().unwrap_or_default();
+        assert_eq!(
+            err("user_count=abc"),
+            "Invalid user_count value: 'abc' (must be an integer)"
+        );
+        assert_eq!(
+            err("spawn_rate=x"),
+            "Invalid spawn_rate value: 'x' (must be a number)"
+        );
+        assert_eq!(
+            err("run_time=5x"),
+            "Valid run_time formats are : 20, 20s, 3m, 2h, 1h20m, 3h30m10s, etc."
+        );
+        assert!(err("user_count=99999999999999999999999").contains("at most 10000000 users"));
+        assert!(err("host=ftp%3A%2F%2Fx").contains("not a base URL"));
+    }
 }
