@@ -595,4 +595,48 @@ mod tests {
         assert_eq!(done.tests, 1);
         c.shutdown().await;
     }
+
+    /// Spawning while the ramp runs, then running: the state the web UI shows.
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_ramp_is_spawning_until_every_user_started() {
+        let (c, _, _) = controller();
+        let mut snapshot = c.watch();
+        let mut slow = options(4, None);
+        slow.spawn_rate = 1.0;
+        c.send(Command::Start(slow, None));
+        snapshot
+            .wait_for(|s| s.state == State::Spawning && s.user_count >= 1)
+            .await
+            .unwrap();
+        let running = snapshot
+            .wait_for(|s| s.state == State::Running)
+            .await
+            .unwrap()
+            .clone();
+        assert_eq!(running.user_count, 4);
+        assert_eq!(running.options.map(|o| o.users), Some(Some(4)));
+        c.send(Command::Stop(Ending::Requested));
+        assert_eq!(
+            stopped(&mut snapshot, 1).await.ending,
+            Some(Ending::Requested)
+        );
+        c.shutdown().await;
+    }
+
+    /// A start the users cannot be built for is answered with why, and nothing starts.
+    #[tokio::test(start_paused = true)]
+    async fn a_start_that_cannot_build_its_users_is_refused_with_the_reason() {
+        let stats = Arc::new(Stats::new(1, 0.0));
+        let (scenario, runner) = runner_recording_into(stats.clone());
+        let users = Users::Local(runner);
+        let reporter = Reporter::new(stats.clone(), users.clone(), None, false);
+        let make: MakeUsers = Box::new(|_| Err("no host for B".to_string()));
+        let c = Controller::spawn(make, users, stats, scenario, Vec::new(), reporter);
+        let (reply, answer) = oneshot::channel();
+        c.send(Command::Start(options(2, None), Some(reply)));
+        assert_eq!(answer.await.unwrap(), Err("no host for B".to_string()));
+        let s = c.watch().borrow().clone();
+        assert_eq!((s.state, s.tests, s.user_count), (State::Ready, 0, 0));
+        c.shutdown().await;
+    }
 }
