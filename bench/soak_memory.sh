@@ -4,6 +4,8 @@
 # memory every 10 seconds, and prints the samples and a summary:
 #
 #   bench/soak_memory.sh [DURATION] [USERS]      (default 12m, 40 users)
+#   WEB=1 bench/soak_memory.sh ...                 the same with the web UI open: a poller does
+#                                                  what a page on the Charts tab does every 2 s
 #
 # The statistics per endpoint are fixed-size histograms, the history is appended to the CSV file
 # as it is made, and the report keeps a bounded, downsampled series, so after the warm-up (the
@@ -14,18 +16,35 @@ cd "$(dirname "$0")/.."
 duration="${1:-12m}"
 users="${2:-40}"
 port="${PORT:-8089}"
+web_port="${WEB_PORT:-18089}"
+web_args=(--headless)
+if [[ -n ${WEB:-} ]]; then
+  web_args=(--autostart --autoquit 0 --web-host 127.0.0.1 -P "$web_port")
+fi
 cargo build --release --quiet
 bin=target/release/locusta
 work=$(mktemp -d)
 "$bin" demo --port "$port" --latency-scale 0 2>"$work/demo.log" &
 demo=$!
-trap 'kill $demo 2>/dev/null; kill $run 2>/dev/null; true' EXIT
+poller=""
+trap 'kill $demo 2>/dev/null; kill $run 2>/dev/null; [[ -z $poller ]] || kill $poller 2>/dev/null; true' EXIT
 sleep 1
 
 "$bin" -f bench/soak.yaml -H "http://127.0.0.1:$port" -u "$users" -r "$users" -t "$duration" \
-  --headless --only-summary --csv "$work/soak" --csv-full-history --html "$work/report.html" \
+  "${web_args[@]}" --only-summary --csv "$work/soak" --csv-full-history --html "$work/report.html" \
   >"$work/run.log" 2>&1 &
 run=$!
+if [[ -n ${WEB:-} ]]; then
+  ( polls=0
+    while kill -0 "$run" 2>/dev/null; do
+      for path in state stats/requests charts; do
+        curl -s -o /dev/null "http://127.0.0.1:$web_port/$path" && polls=$((polls + 1))
+      done
+      sleep 2
+    done
+    echo "the poller had $polls answers" ) &
+  poller=$!
+fi
 
 echo "seconds,rss_mib,requests" | tee "$work/samples.csv"
 start=$SECONDS

@@ -697,3 +697,86 @@ fn a_master_is_steered_from_its_web_ui_and_keeps_its_workers_between_tests() {
         worker.stderr
     );
 }
+
+/// `--tls-cert`/`--tls-key`: the UI over HTTPS, the log line saying so; a bad pair of files is
+/// one line and exit code 2.
+#[test]
+fn the_web_ui_serves_https_with_a_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(dir.path(), "web.yaml", SCENARIO);
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let cert_file = write(dir.path(), "cert.pem", &cert.cert.pem());
+    let key_file = write(dir.path(), "key.pem", &cert.signing_key.serialize_pem());
+    let (run, base) = start_ui(
+        dir.path(),
+        &[
+            "-f",
+            scenario.to_str().unwrap(),
+            "--tls-cert",
+            cert_file.to_str().unwrap(),
+            "--tls-key",
+            key_file.to_str().unwrap(),
+        ],
+    );
+    assert!(base.starts_with("https://127.0.0.1:"), "{base}");
+    let answer = runtime().block_on(async {
+        let root = reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap();
+        let client = reqwest::Client::builder()
+            .add_root_certificate(root)
+            .build()
+            .unwrap();
+        let r = client
+            .get(format!("{base}/stats/requests"))
+            .send()
+            .await
+            .expect("an HTTPS answer");
+        (r.status().as_u16(), r.text().await.unwrap())
+    });
+    assert_eq!(answer.0, 200);
+    assert!(answer.1.contains("\"state\": \"ready\""), "{}", answer.1);
+    // No -H and no host in the scenario: the UI waits for one, and a start without it says so.
+    let no_host = runtime().block_on(async {
+        let root = reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap();
+        let client = reqwest::Client::builder()
+            .add_root_certificate(root)
+            .build()
+            .unwrap();
+        let r = client
+            .post(format!("{base}/swarm"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("user_count=1&spawn_rate=1&host=")
+            .send()
+            .await
+            .unwrap();
+        serde_json::from_str::<Value>(&r.text().await.unwrap()).unwrap()
+    });
+    assert_eq!(no_host["success"], false);
+    assert!(
+        no_host["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("You must specify the base host."),
+        "{no_host}"
+    );
+    run.signal(libc::SIGINT);
+    assert_eq!(run.finish(Duration::from_secs(30)).code, 0);
+
+    let bad = common::run_cmd(web_command(dir.path()).args([
+        "-f",
+        scenario.to_str().unwrap(),
+        "-P",
+        "0",
+        "--tls-cert",
+        scenario.to_str().unwrap(),
+        "--tls-key",
+        scenario.to_str().unwrap(),
+    ]));
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    let errors: Vec<&str> = bad.stderr.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(errors.len(), 1, "{}", bad.stderr);
+    assert!(
+        errors[0].contains("cannot use --tls-cert"),
+        "{}",
+        bad.stderr
+    );
+}

@@ -95,6 +95,8 @@ pub struct Snapshot {
     pub options: Option<TestOptions>,
     /// When the current (or last) test started, Unix seconds.
     pub started: Option<f64>,
+    /// When the last test was told to stop, Unix seconds.
+    pub ended: Option<f64>,
     /// The statistics and history as of the last tick, when the reporter shares them.
     pub shared: Option<Shared>,
 }
@@ -160,6 +162,7 @@ impl Controller {
             running_counts: Vec::new(),
             options: None,
             started: None,
+            ended: None,
             shared: reporter.shared.clone(),
         });
         let task = Task {
@@ -208,6 +211,7 @@ impl Controller {
 struct Test {
     options: TestOptions,
     started: f64,
+    ended: Option<f64>,
     steady: bool,
     /// The ramp of a steady load (the first, then one per edit).
     ramp: Option<JoinHandle<()>>,
@@ -285,14 +289,15 @@ impl Task {
 
     fn publish_now(&self) {
         let state = self.state();
-        let (ending, user_counts, options, started) = match &self.test {
+        let (ending, user_counts, options, started, ended) = match &self.test {
             Some(t) => (
                 t.ending,
                 t.user_counts.clone(),
                 Some(t.options.clone()),
                 Some(t.started),
+                t.ended,
             ),
-            None => (None, Vec::new(), None, None),
+            None => (None, Vec::new(), None, None, None),
         };
         let running_counts = self.users.counts().into_iter().collect();
         self.publish.send_modify(|s| {
@@ -303,6 +308,7 @@ impl Task {
             s.running_counts = running_counts;
             s.options = options;
             s.started = started;
+            s.ended = ended;
             s.shared = self.reporter.shared.clone();
         });
     }
@@ -379,6 +385,7 @@ impl Task {
         self.test = Some(Test {
             options,
             started: crate::stats::unix_now(),
+            ended: None,
             steady,
             ramp,
             ending: None,
@@ -427,6 +434,7 @@ impl Task {
             r.abort();
         }
         test.ending = Some(ending);
+        test.ended = Some(crate::stats::unix_now());
         test.user_counts = self.users.counts().into_iter().collect();
         let (users, timeout) = (self.users.clone(), test.options.stop_timeout);
         *stopping = Some(tokio::spawn(async move { users.stop(timeout).await }));

@@ -199,22 +199,31 @@ pub fn execute(settings: &Settings, web: WebStarter) -> i32 {
     }
     // Inside the runtime's context (the HTTP client may want it), but before the first log
     // line: a run that cannot start says why and nothing else.
-    let runner = {
+    let users = {
         let _context = runtime.enter();
         match Runner::new(scenario.clone(), &config, stats.clone()) {
-            Ok(r) => Arc::new(r),
+            Ok(r) => Users::Local(Arc::new(r)),
+            // The page's form may still give the host (Locust's UI asks for it there): a
+            // scenario that runs with any host waits for one.
+            Err(_)
+                if waits_for_page
+                    && config.host.is_none()
+                    && runs_with_a_host(&scenario, &config, &stats) =>
+            {
+                info!(target: "locusta.main", "No host given: enter one in the web UI's form to start a test");
+                Users::Idle
+            }
             Err(e) => return usage_failure(e),
         }
     };
-    runtime.block_on(run_test(
-        &options,
-        scenario,
-        config,
-        Users::Local(runner),
-        stats,
-        csv,
-        web,
-    ))
+    runtime.block_on(run_test(&options, scenario, config, users, stats, csv, web))
+}
+
+/// Whether the scenario could run if it had a host: the web UI then waits for one.
+fn runs_with_a_host(scenario: &Arc<Scenario>, config: &RunConfig, stats: &Arc<Stats>) -> bool {
+    let mut probe = config.clone();
+    probe.host = Some("http://127.0.0.1".to_string());
+    Runner::new(scenario.clone(), &probe, stats.clone()).is_ok()
 }
 
 /// Builds the users of each test: the engine built before the run for the first test that
@@ -241,7 +250,7 @@ fn users_per_test(
             m.set_host(test.host.clone().or_else(|| config.host.clone()));
             return Ok(Users::Cluster(m.clone()));
         }
-        if same && let Some(users) = first.take() {
+        if same && let Some(users) = first.take().filter(|u| !matches!(u, Users::Idle)) {
             return Ok(users);
         }
         first = None;
@@ -263,7 +272,7 @@ async fn run_test(
     csv: Option<CsvFiles>,
     web: Option<(&WebOptions, WebStarter)>,
 ) -> i32 {
-    if matches!(users, Users::Local(_)) {
+    if matches!(users, Users::Local(_) | Users::Idle) {
         info!(target: "locusta.main", "Starting locusta {VERSION}");
     }
     let started = unix_now();
@@ -305,7 +314,7 @@ async fn run_test(
                 locustfile: scenario_name(&options.scenario_file),
                 master: match &users {
                     Users::Cluster(m) => Some(m.clone()),
-                    Users::Local(_) => None,
+                    Users::Local(_) | Users::Idle => None,
                 },
             };
             match start(web_options, live) {

@@ -12,6 +12,8 @@ use crate::engine::Runner;
 pub enum Users {
     Local(Arc<Runner>),
     Cluster(Arc<Master>),
+    /// No engine yet: a web UI waiting for the host its first test needs.
+    Idle,
 }
 
 impl Users {
@@ -19,6 +21,7 @@ impl Users {
         match self {
             Users::Local(r) => r.user_count(),
             Users::Cluster(m) => m.user_count(),
+            Users::Idle => 0,
         }
     }
 
@@ -27,6 +30,7 @@ impl Users {
         match self {
             Users::Local(r) => r.counts(),
             Users::Cluster(m) => m.counts(),
+            Users::Idle => BTreeMap::new(),
         }
     }
 
@@ -34,6 +38,7 @@ impl Users {
         match self {
             Users::Local(r) => r.fixed_total(),
             Users::Cluster(m) => m.fixed_total(),
+            Users::Idle => 0,
         }
     }
 
@@ -41,6 +46,7 @@ impl Users {
         match self {
             Users::Local(r) => r.ramp(target, rate, stop_timeout).await,
             Users::Cluster(m) => m.ramp(target, rate, stop_timeout).await,
+            Users::Idle => {}
         }
     }
 
@@ -48,6 +54,7 @@ impl Users {
         match self {
             Users::Local(r) => r.reset_stats(),
             Users::Cluster(m) => m.reset_stats(),
+            Users::Idle => {}
         }
     }
 
@@ -56,6 +63,7 @@ impl Users {
         match self {
             Users::Local(r) => r.stop(stop_timeout).await,
             Users::Cluster(m) => m.end_test(stop_timeout).await,
+            Users::Idle => {}
         }
     }
 
@@ -64,6 +72,7 @@ impl Users {
         match self {
             Users::Local(r) => r.abort(),
             Users::Cluster(m) => m.abort(),
+            Users::Idle => {}
         }
     }
 
@@ -71,14 +80,14 @@ impl Users {
     pub async fn iterations_done(&self) {
         match self {
             Users::Local(r) => r.iterations_done().await,
-            Users::Cluster(_) => std::future::pending().await,
+            Users::Cluster(_) | Users::Idle => std::future::pending().await,
         }
     }
 
     /// Returns when no worker is left to run the test (masters only).
     pub async fn workers_gone(&self) {
         match self {
-            Users::Local(_) => std::future::pending().await,
+            Users::Local(_) | Users::Idle => std::future::pending().await,
             Users::Cluster(m) => m.all_gone().await,
         }
     }

@@ -398,6 +398,7 @@ pub(super) fn state_json(app: &App, snapshot: &Snapshot) -> Value {
         "tests": snapshot.tests,
         "ending": snapshot.ending.map(|e| e.name()),
         "started": snapshot.started,
+        "ended": snapshot.ended,
         "host": app.host(snapshot),
         "num_users": options.users,
         "spawn_rate": options.spawn_rate,

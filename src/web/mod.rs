@@ -260,33 +260,39 @@ pub fn start(options: &WebOptions, live: Live) -> Result<WebServer, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the web UI: {e}"))?;
-    let tls = match &options.tls {
-        Some((cert, key)) => Some(
-            runtime
-                .block_on(axum_server::tls_rustls::RustlsConfig::from_pem_file(
-                    cert, key,
-                ))
-                .map_err(|e| {
-                    format!(
-                        "cannot use --tls-cert {} and --tls-key {}: {e}",
-                        cert.display(),
-                        key.display()
-                    )
-                })?,
-        ),
-        None => None,
+    let scheme = if options.tls.is_some() {
+        "https"
+    } else {
+        "http"
     };
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    info!(
-        target: "locusta.main",
-        "Starting web interface at {scheme}://{address}{}",
-        options.base_path
-    );
+    let tls_files = options.tls.clone();
     let server_handle = handle.clone();
+    // The thread reports whether it could load the certificate before it serves: the caller
+    // may be inside the engine's runtime, where nothing may block on another runtime.
+    let (ready, is_ready) = std::sync::mpsc::channel::<Result<(), String>>();
     let thread = std::thread::Builder::new()
         .name("locusta-web".into())
         .spawn(move || {
             runtime.block_on(async move {
+                let tls = match tls_files {
+                    Some((cert, key)) => {
+                        match axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+                            .await
+                        {
+                            Ok(config) => Some(config),
+                            Err(e) => {
+                                let _ = ready.send(Err(format!(
+                                    "cannot use --tls-cert {} and --tls-key {}: {e}",
+                                    cert.display(),
+                                    key.display()
+                                )));
+                                return;
+                            }
+                        }
+                    }
+                    None => None,
+                };
+                let _ = ready.send(Ok(()));
                 let service = router.into_make_service();
                 let served = match tls {
                     Some(config) => match axum_server::from_tcp_rustls(listener, config) {
@@ -304,6 +310,16 @@ pub fn start(options: &WebOptions, live: Live) -> Result<WebServer, String> {
             });
         })
         .map_err(|e| format!("cannot start the web UI: {e}"))?;
+    match is_ready.recv() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(e),
+        Err(_) => return Err("cannot start the web UI: its thread ended".to_string()),
+    }
+    info!(
+        target: "locusta.main",
+        "Starting web interface at {scheme}://{address}{}",
+        options.base_path
+    );
     Ok(WebServer {
         handle,
         thread: Some(thread),
