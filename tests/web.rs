@@ -780,3 +780,45 @@ fn the_web_ui_serves_https_with_a_certificate() {
         bad.stderr
     );
 }
+
+/// A scenario with stages: `/swarm` runs its shape (users and rate from the stages, not the
+/// form), an edit is refused, and the test stops by itself at the last stage's end.
+#[test]
+fn a_scenario_with_stages_runs_its_shape_from_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let staged = format!(
+        "{SCENARIO}stages:\n  - {{duration: 3s, users: 2, spawn_rate: 10}}\n  - {{duration: 2s, users: 1}}\n"
+    );
+    let scenario = write(dir.path(), "staged.yaml", &staged);
+    let host = target();
+    let (run, base) = start_ui(
+        dir.path(),
+        &[
+            "-f",
+            scenario.to_str().unwrap(),
+            "-H",
+            &host,
+            "--only-summary",
+        ],
+    );
+    let started = post(&format!("{base}/swarm"), "").json();
+    assert_eq!(started["success"], true, "{started}");
+    assert_eq!(
+        started["message"],
+        "Swarming started using the scenario's stages"
+    );
+    wait_stats(&base, "the first stage's 2 users", |v| v["user_count"] == 2);
+    let edit = post(&format!("{base}/swarm"), "user_count=9&spawn_rate=9").json();
+    assert_eq!(edit["success"], false, "{edit}");
+    assert!(
+        edit["message"].as_str().unwrap().contains("stages"),
+        "{edit}"
+    );
+    wait_stats(&base, "the shape's end", |v| v["state"] == "stopped");
+    assert_eq!(
+        get(&format!("{base}/state")).json()["ending"],
+        "shape_completed"
+    );
+    run.signal(libc::SIGINT);
+    run.finish(Duration::from_secs(30));
+}

@@ -412,7 +412,15 @@ async fn drive_headless(
     options: &RunOptions,
 ) -> controller::Snapshot {
     let mut snapshot = controller.watch();
-    controller.send(Command::Start(options.test.clone(), None));
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    controller.send(Command::Start(options.test.clone(), Some(reply)));
+    if let Ok(Err(why)) = answer.await {
+        // Already logged by the controller; there is no test to wait for.
+        console::to_stderr(&format!(
+            "locusta: error: the test could not start: {why}\n"
+        ));
+        return snapshot.borrow().clone();
+    }
     let mut asked_to_stop = false;
     loop {
         tokio::select! {

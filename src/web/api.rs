@@ -277,8 +277,10 @@ pub(super) async fn swarm(State(app): State<Arc<App>>, RawForm(form): RawForm) -
         RunState::Ready | RunState::Stopped => {}
     }
     let mut options = app.live.defaults.clone();
-    options.users = Some(users);
-    options.spawn_rate = spawn_rate;
+    if !shape {
+        options.users = Some(users);
+        options.spawn_rate = spawn_rate;
+    }
     options.run_time = swarm.run_time;
     if let Some(h) = &swarm.host {
         options.host = Some(h.clone()).filter(|h| !h.is_empty());
