@@ -822,3 +822,76 @@ fn a_scenario_with_stages_runs_its_shape_from_the_api() {
     run.signal(libc::SIGINT);
     run.finish(Duration::from_secs(30));
 }
+
+/// A test whose workers all left ends (workers_gone); the next test from the UI, with a new
+/// worker, runs rather than ending at once on the old test's signal.
+#[test]
+fn a_master_runs_a_new_test_after_its_workers_all_left_the_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(dir.path(), "web.yaml", SCENARIO);
+    let host = target();
+    let port = common::closed_port().to_string();
+    let (master, base) = start_ui(
+        dir.path(),
+        &[
+            "-f",
+            scenario.to_str().unwrap(),
+            "-H",
+            &host,
+            "--master",
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            &port,
+            "--only-summary",
+        ],
+    );
+    let worker = || {
+        let mut cmd = common::command(dir.path());
+        cmd.args([
+            "-f",
+            scenario.to_str().unwrap(),
+            "--worker",
+            "--master-port",
+            &port,
+        ]);
+        watch(&mut cmd)
+    };
+    let joined = || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while get(&format!("{base}/worker-count")).json()["worker_count"] != 1 {
+            assert!(Instant::now() < deadline, "no worker joined");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let first = worker();
+    joined();
+    assert_eq!(
+        post(&format!("{base}/swarm"), "user_count=2&spawn_rate=100").json()["success"],
+        true
+    );
+    wait_stats(&base, "2 users on the worker", |v| v["user_count"] == 2);
+    first.signal(libc::SIGTERM);
+    assert_eq!(first.finish(Duration::from_secs(30)).code, 0);
+    wait_stats(&base, "the test ended with its worker", |v| {
+        v["state"] == "stopped"
+    });
+    assert_eq!(
+        get(&format!("{base}/state")).json()["ending"],
+        "workers_gone"
+    );
+
+    let second = worker();
+    joined();
+    assert_eq!(
+        post(&format!("{base}/swarm"), "user_count=3&spawn_rate=100").json()["success"],
+        true
+    );
+    wait_stats(&base, "3 users on the new worker", |v| {
+        v["state"] == "running" && v["user_count"] == 3
+    });
+    assert_eq!(get(&format!("{base}/state")).json()["tests"], 2);
+    master.signal(libc::SIGINT);
+    master.finish(Duration::from_secs(60));
+    assert_eq!(second.finish(Duration::from_secs(30)).code, 0);
+}

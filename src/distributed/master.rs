@@ -89,7 +89,8 @@ pub struct Master {
     inner: Mutex<Inner>,
     changed: Notify,
     /// Cancelled when the last worker left a running test.
-    all_gone: CancellationToken,
+    /// A fresh one per test (a test from the web UI may follow one all workers left).
+    all_gone: Mutex<CancellationToken>,
     aborted: CancellationToken,
     pub address: String,
 }
@@ -130,7 +131,7 @@ impl Master {
                 stopped: Default::default(),
             }),
             changed: Notify::new(),
-            all_gone: CancellationToken::new(),
+            all_gone: Mutex::new(CancellationToken::new()),
             aborted: CancellationToken::new(),
             address,
         });
@@ -237,6 +238,8 @@ impl Master {
         for id in &ids {
             self.send(id, "stop", Value::Nil);
         }
+        // The next test (from the web UI) asks afresh whether its workers all leave.
+        *self.all_gone.lock() = CancellationToken::new();
         let deadline = Instant::now() + stop_timeout + Duration::from_secs(60);
         while self.user_count() > 0 && Instant::now() < deadline && !self.aborted.is_cancelled() {
             let _ = tokio::time::timeout(Duration::from_millis(100), self.changed.notified()).await;
@@ -267,7 +270,8 @@ impl Master {
 
     /// Resolves when the last worker has left a running test.
     pub async fn all_gone(&self) {
-        self.all_gone.cancelled().await
+        let token = self.all_gone.lock().clone();
+        token.cancelled().await
     }
 
     /// Moves to `target` users in Locust's batches (`max(1, floor(rate))` users every
@@ -508,7 +512,7 @@ impl Master {
                 info!(target: "locusta.runners", "Worker '{id}' (index {}) {}. {n} workers ready.", node.index, if message.kind == "quit" { "quit" } else { "stopped" });
                 if inner.testing && inner.workers.is_empty() {
                     info!(target: "locusta.runners", "The last worker quit, stopping test.");
-                    self.all_gone.cancel();
+                    self.all_gone.lock().cancel();
                 }
                 self.redistribute(&mut inner);
             }
@@ -558,7 +562,7 @@ impl Master {
             .count();
         if inner.testing && live == 0 {
             warn!(target: "locusta.runners", "The last worker went missing, stopping test.");
-            self.all_gone.cancel();
+            self.all_gone.lock().cancel();
         }
         self.redistribute(&mut inner);
         drop(inner);
