@@ -782,12 +782,13 @@ fn the_web_ui_serves_https_with_a_certificate() {
 }
 
 /// A scenario with stages: `/swarm` runs its shape (users and rate from the stages, not the
-/// form), an edit is refused, and the test stops by itself at the last stage's end.
+/// form), an edit is refused, and the test stops by itself at the last stage's end. (6 s:
+/// the users show at the next tick even on a loaded machine.)
 #[test]
 fn a_scenario_with_stages_runs_its_shape_from_the_api() {
     let dir = tempfile::tempdir().unwrap();
     let staged = format!(
-        "{SCENARIO}stages:\n  - {{duration: 3s, users: 2, spawn_rate: 10}}\n  - {{duration: 2s, users: 1}}\n"
+        "{SCENARIO}stages:\n  - {{duration: 6s, users: 2, spawn_rate: 10}}\n  - {{duration: 2s, users: 1}}\n"
     );
     let scenario = write(dir.path(), "staged.yaml", &staged);
     let host = target();

@@ -304,19 +304,7 @@ async fn run_test(
     let signals = Signals::new();
     let server = match web {
         Some((web_options, start)) => {
-            let live = Live {
-                control: controller.handle(),
-                scenario: scenario.clone(),
-                types: config.user_types.clone(),
-                tags: config.tags.clone(),
-                defaults: options.test.clone(),
-                outputs: options.outputs.clone(),
-                locustfile: scenario_name(&options.scenario_file),
-                master: match &users {
-                    Users::Cluster(m) => Some(m.clone()),
-                    Users::Local(_) | Users::Idle => None,
-                },
-            };
+            let live = live(&controller, &scenario, &config, options, &users);
             match start(web_options, live) {
                 Ok(server) => Some(server),
                 Err(e) => {
@@ -342,17 +330,59 @@ async fn run_test(
         m.quit(options.test.stop_timeout).await;
     }
     drop(server);
-    let ending = done
-        .ending
-        .unwrap_or(Ending::Interrupted("an internal error"));
-    let user_counts = done.user_counts;
-    let last_test = done.options.unwrap_or_else(|| options.test.clone());
-    let load = Load::new(&last_test, &scenario);
     let reporter = controller.shutdown().await;
-    let ended = unix_now();
+    let finished = Finished {
+        started: done.started.unwrap_or(started),
+        ran_seconds: started_at.elapsed().as_secs(),
+        ending: done
+            .ending
+            .unwrap_or(Ending::Interrupted("an internal error")),
+        user_counts: done.user_counts,
+        last_test: done.options.unwrap_or_else(|| options.test.clone()),
+    };
+    finish(
+        options,
+        &scenario,
+        config,
+        &stats,
+        &thresholds,
+        reporter,
+        finished,
+    )
+}
 
+/// How the run's last test went, for its files.
+struct Finished {
+    /// Unix seconds.
+    started: f64,
+    ran_seconds: u64,
+    ending: Ending,
+    user_counts: Vec<(String, u64)>,
+    /// The options of the last test (a web UI may have changed them).
+    last_test: options::TestOptions,
+}
+
+/// The end of a run: thresholds judged, every file written, the summary printed, the exit code.
+fn finish(
+    options: &RunOptions,
+    scenario: &Scenario,
+    mut config: RunConfig,
+    stats: &Stats,
+    thresholds: &[Threshold],
+    reporter: Option<Reporter>,
+    finished: Finished,
+) -> i32 {
+    let Finished {
+        started,
+        ran_seconds,
+        ending,
+        user_counts,
+        last_test,
+    } = finished;
+    let load = Load::new(&last_test, scenario);
+    let ended = unix_now();
     let state = stats.collect();
-    let outcomes = crate::gate::evaluate(&thresholds, &state);
+    let outcomes = crate::gate::evaluate(thresholds, &state);
     gates::log_plugin_checks(&outcomes);
     let code = gates::exit_code(
         &outcomes,
@@ -364,20 +394,19 @@ async fn run_test(
         Some(r) => (r.csv, r.history),
         None => (None, History::default()),
     };
-    let mut config = config;
     config.host = last_test.host.clone();
     // The machine and the tested project's commit, only for the files that record them.
     let facts = options.outputs.records_facts();
     let run = FinishedRun {
         outputs: &options.outputs,
-        scenario: &scenario,
+        scenario,
         config: &config,
         users: load.users(),
         spawn_rate: load.spawn_rate(),
         run_time: load.run_time(),
-        started: done.started.unwrap_or(started),
+        started,
         ended,
-        ran_seconds: started_at.elapsed().as_secs(),
+        ran_seconds,
         user_counts,
         machine: if facts {
             Machine::read()
@@ -395,6 +424,29 @@ async fn run_test(
     console::to_stderr(&console::final_summary(&state, console::name_width()));
     console::to_stderr(&verdicts::thresholds_table(&run.outcomes));
     code
+}
+
+/// What the web UI gets to drive and show.
+fn live(
+    controller: &Controller,
+    scenario: &Arc<Scenario>,
+    config: &RunConfig,
+    options: &RunOptions,
+    users: &Users,
+) -> Live {
+    Live {
+        control: controller.handle(),
+        scenario: scenario.clone(),
+        types: config.user_types.clone(),
+        tags: config.tags.clone(),
+        defaults: options.test.clone(),
+        outputs: options.outputs.clone(),
+        locustfile: scenario_name(&options.scenario_file),
+        master: match users {
+            Users::Cluster(m) => Some(m.clone()),
+            Users::Local(_) | Users::Idle => None,
+        },
+    }
 }
 
 /// The scenario's file name, as Locust names its locustfile in downloads.
