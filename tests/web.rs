@@ -104,6 +104,51 @@ fn start_ui(dir: &Path, args: &[&str]) -> (Watched, String) {
     (run, url)
 }
 
+/// A run of [`SCENARIO`] against a server of the test, with its web UI.
+struct Ui {
+    run: Watched,
+    base: String,
+    host: String,
+    scenario: std::path::PathBuf,
+}
+
+/// [`start_ui`] with `-f` [`SCENARIO`] and `-H` a server of the test, then `extra`.
+fn ui(dir: &Path, extra: &[&str]) -> Ui {
+    let scenario = write(dir, "web.yaml", SCENARIO);
+    let host = target();
+    let mut args = vec!["-f", scenario.to_str().unwrap(), "-H", &host];
+    args.extend_from_slice(extra);
+    let (run, base) = start_ui(dir, &args);
+    Ui {
+        run,
+        base,
+        host,
+        scenario,
+    }
+}
+
+/// A locusta worker of the master on 127.0.0.1:`port`, running [`SCENARIO`].
+fn worker(dir: &Path, scenario: &Path, port: &str) -> Watched {
+    let mut cmd = common::command(dir);
+    cmd.args([
+        "-f",
+        scenario.to_str().unwrap(),
+        "--worker",
+        "--master-port",
+        port,
+    ]);
+    watch(&mut cmd)
+}
+
+/// Waits until the master's web UI counts `n` workers.
+fn wait_workers(base: &str, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(&format!("{base}/worker-count")).json()["worker_count"] != n {
+        assert!(Instant::now() < deadline, "never {n} workers");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Polls `/stats/requests` until `check` holds (or fails the test after 30 s).
 fn wait_stats(base: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -141,20 +186,12 @@ fn fixture(name: &str) -> Value {
 #[test]
 fn a_test_is_started_edited_reset_stopped_and_started_again_over_the_api() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = write(dir.path(), "web.yaml", SCENARIO);
-    let host = target();
     let prefix = dir.path().join("out");
-    let (run, base) = start_ui(
+    let Ui {
+        run, base, host, ..
+    } = ui(
         dir.path(),
-        &[
-            "-f",
-            scenario.to_str().unwrap(),
-            "-H",
-            &host,
-            "--csv",
-            prefix.to_str().unwrap(),
-            "--only-summary",
-        ],
+        &["--csv", prefix.to_str().unwrap(), "--only-summary"],
     );
 
     // Ready: Locust's keys, plus the two older ones locust_exporter reads.
@@ -224,7 +261,33 @@ fn a_test_is_started_edited_reset_stopped_and_started_again_over_the_api() {
         aggregated(v)["num_requests"].as_u64() >= Some(40)
     });
     let rows_before = before["stats"].as_array().unwrap().len();
-    let reset = post(&format!("{base}/stats/reset"), "");
+    // The small JSON routes, with Locust's keys.
+    let tasks = get(&format!("{base}/tasks")).json();
+    assert_eq!(
+        keys(&tasks),
+        ["per_class", "total"].map(String::from).into()
+    );
+    let share: f64 = ["Api", "Browser"]
+        .iter()
+        .map(|t| tasks["per_class"][t]["ratio"].as_f64().unwrap())
+        .sum();
+    assert!((share - 1.0).abs() < 1e-9, "{tasks}");
+    assert_eq!(
+        get(&format!("{base}/exceptions")).json(),
+        serde_json::json!({"exceptions": []})
+    );
+    let logs = get(&format!("{base}/logs")).json();
+    assert!(
+        logs["master"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("Starting web interface at")),
+        "{logs}"
+    );
+    assert_eq!(logs["workers"], serde_json::json!({}));
+    // GET, as Locust before 2.47 took it.
+    let reset = get(&format!("{base}/stats/reset"));
     assert_eq!((reset.status, reset.body.as_str()), (200, "ok"));
     let after = wait_stats(&base, "fewer requests after the reset", |v| {
         aggregated(v)["num_requests"].as_u64() < aggregated(&before)["num_requests"].as_u64()
@@ -309,22 +372,9 @@ fn a_test_is_started_edited_reset_stopped_and_started_again_over_the_api() {
 #[test]
 fn metrics_parse_with_prometheus_parser() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = write(dir.path(), "web.yaml", SCENARIO);
-    let host = target();
-    let (run, base) = start_ui(
+    let Ui { run, base, .. } = ui(
         dir.path(),
-        &[
-            "-f",
-            scenario.to_str().unwrap(),
-            "-H",
-            &host,
-            "-u",
-            "4",
-            "-r",
-            "100",
-            "--autostart",
-            "--only-summary",
-        ],
+        &["-u", "4", "-r", "100", "--autostart", "--only-summary"],
     );
     wait_stats(&base, "20 requests", |v| {
         aggregated(v)["num_requests"].as_u64() >= Some(20)
@@ -396,20 +446,9 @@ print(len(families), 'families', int(total), 'Fast requests')
 #[test]
 fn auth_base_path_cors_and_unknown_routes() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = write(dir.path(), "web.yaml", SCENARIO);
-    let host = target();
-    let (run, base) = start_ui(
+    let Ui { run, base, .. } = ui(
         dir.path(),
-        &[
-            "-f",
-            scenario.to_str().unwrap(),
-            "-H",
-            &host,
-            "--web-base-path",
-            "/locust",
-            "--web-auth",
-            "ops:s3cret",
-        ],
+        &["--web-base-path", "/locust", "--web-auth", "ops:s3cret"],
     );
     assert!(base.ends_with("/locust"), "{base}");
     let root = base.trim_end_matches("/locust");
@@ -510,16 +549,10 @@ fn auth_base_path_cors_and_unknown_routes() {
 #[test]
 fn autostart_and_autoquit_end_the_process_after_the_test() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = write(dir.path(), "web.yaml", SCENARIO);
-    let host = target();
     let prefix = dir.path().join("auto");
-    let (run, _) = start_ui(
+    let Ui { run, base: _, .. } = ui(
         dir.path(),
         &[
-            "-f",
-            scenario.to_str().unwrap(),
-            "-H",
-            &host,
             "-u",
             "2",
             "-r",
@@ -550,15 +583,9 @@ fn autostart_and_autoquit_end_the_process_after_the_test() {
 #[test]
 fn a_headless_run_serves_the_read_only_routes_when_asked() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = write(dir.path(), "web.yaml", SCENARIO);
-    let host = target();
-    let (run, base) = start_ui(
+    let Ui { run, base, .. } = ui(
         dir.path(),
         &[
-            "-f",
-            scenario.to_str().unwrap(),
-            "-H",
-            &host,
             "-u",
             "2",
             "-r",
@@ -618,6 +645,15 @@ fn web_options_are_checked_in_one_line() {
         assert!(run.stderr.contains(message), "{args:?}: {}", run.stderr);
         assert_eq!(run.stderr.lines().count(), 1, "{args:?}: {}", run.stderr);
     }
+    // --headful undoes LOCUST_HEADLESS=true (which `command` sets): --serve-stats then has no
+    // headless run to serve.
+    let run = common::run_cmd(common::command(dir.path()).args(["--headful", "--serve-stats"]));
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--serve-stats is for --headless runs"),
+        "{}",
+        run.stderr
+    );
 }
 
 /// `--master` with its web UI, as Locust's: the test starts from the API once a worker is
@@ -626,16 +662,15 @@ fn web_options_are_checked_in_one_line() {
 #[test]
 fn a_master_is_steered_from_its_web_ui_and_keeps_its_workers_between_tests() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = write(dir.path(), "web.yaml", SCENARIO);
-    let host = target();
     let port = common::closed_port().to_string();
-    let (master, base) = start_ui(
+    let Ui {
+        run: master,
+        base,
+        scenario,
+        ..
+    } = ui(
         dir.path(),
         &[
-            "-f",
-            scenario.to_str().unwrap(),
-            "-H",
-            &host,
             "--master",
             "--master-bind-host",
             "127.0.0.1",
@@ -644,20 +679,8 @@ fn a_master_is_steered_from_its_web_ui_and_keeps_its_workers_between_tests() {
             "--only-summary",
         ],
     );
-    let mut cmd = common::command(dir.path());
-    cmd.args([
-        "-f",
-        scenario.to_str().unwrap(),
-        "--worker",
-        "--master-port",
-        &port,
-    ]);
-    let worker = watch(&mut cmd);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while get(&format!("{base}/worker-count")).json()["worker_count"] != 1 {
-        assert!(Instant::now() < deadline, "the worker never joined");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let worker = worker(dir.path(), &scenario, &port);
+    wait_workers(&base, 1);
     for (test, users) in [(1, 4), (2, 2)] {
         let answer = post(
             &format!("{base}/swarm"),
@@ -829,16 +852,15 @@ fn a_scenario_with_stages_runs_its_shape_from_the_api() {
 #[test]
 fn a_master_runs_a_new_test_after_its_workers_all_left_the_last() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = write(dir.path(), "web.yaml", SCENARIO);
-    let host = target();
     let port = common::closed_port().to_string();
-    let (master, base) = start_ui(
+    let Ui {
+        run: master,
+        base,
+        scenario,
+        ..
+    } = ui(
         dir.path(),
         &[
-            "-f",
-            scenario.to_str().unwrap(),
-            "-H",
-            &host,
             "--master",
             "--master-bind-host",
             "127.0.0.1",
@@ -847,26 +869,8 @@ fn a_master_runs_a_new_test_after_its_workers_all_left_the_last() {
             "--only-summary",
         ],
     );
-    let worker = || {
-        let mut cmd = common::command(dir.path());
-        cmd.args([
-            "-f",
-            scenario.to_str().unwrap(),
-            "--worker",
-            "--master-port",
-            &port,
-        ]);
-        watch(&mut cmd)
-    };
-    let joined = || {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while get(&format!("{base}/worker-count")).json()["worker_count"] != 1 {
-            assert!(Instant::now() < deadline, "no worker joined");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
-    let first = worker();
-    joined();
+    let first = worker(dir.path(), &scenario, &port);
+    wait_workers(&base, 1);
     assert_eq!(
         post(&format!("{base}/swarm"), "user_count=2&spawn_rate=100").json()["success"],
         true
@@ -882,8 +886,8 @@ fn a_master_runs_a_new_test_after_its_workers_all_left_the_last() {
         "workers_gone"
     );
 
-    let second = worker();
-    joined();
+    let second = worker(dir.path(), &scenario, &port);
+    wait_workers(&base, 1);
     assert_eq!(
         post(&format!("{base}/swarm"), "user_count=3&spawn_rate=100").json()["success"],
         true

@@ -109,26 +109,20 @@ impl App {
 
 pub(super) async fn stats_requests(State(app): State<Arc<App>>) -> Response {
     let snapshot = app.snapshot();
-    if app.live.master.is_some() {
-        // The workers' rows change between ticks: not cached.
-        let stats = App::stats(&snapshot);
-        let workers = app.workers();
-        return json_response(stats_json::stats_requests(
-            &stats,
-            snapshot.state.name(),
-            snapshot.user_count,
-            workers.as_deref(),
-        ));
-    }
-    let body = app.rendered("stats", &snapshot, || {
-        let stats = App::stats(&snapshot);
+    let render = || {
         pyjson::to_string(stats_json::stats_requests(
-            &stats,
+            &App::stats(&snapshot),
             snapshot.state.name(),
             snapshot.user_count,
-            None,
+            app.workers().as_deref(),
         ))
-    });
+    };
+    // A master's workers change between ticks: its answer is not cached.
+    let body = if app.live.master.is_some() {
+        Arc::new(render())
+    } else {
+        app.rendered("stats", &snapshot, render)
+    };
     text(StatusCode::OK, "application/json", (*body).clone())
 }
 
@@ -360,10 +354,7 @@ pub(super) async fn tasks(State(app): State<Arc<App>>) -> Response {
 
 pub(super) async fn logs(State(app): State<Arc<App>>) -> Response {
     let workers: serde_json::Map<String, Value> = app
-        .live
-        .master
-        .as_ref()
-        .map(|m| m.worker_rows())
+        .workers()
         .unwrap_or_default()
         .into_iter()
         .map(|w| (w.id, json!([])))
