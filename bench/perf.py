@@ -42,6 +42,7 @@ every run in time. The Markdown table is printed and written to --out.
 
 import argparse
 import csv
+import json
 import os
 import platform
 import re
@@ -194,6 +195,13 @@ def csv_total(path):
     return int(agg["Request Count"]), float(agg["50%"]), float(agg["99%"])
 
 
+def summary_total(path):
+    """Requests, p50 and p99 (ms) of locusta's --summary-json: exact percentiles, where the CSV
+    holds Locust's rounded integers."""
+    total = json.load(open(path))["total"]
+    return total["requests"], total["percentiles_ms"]["50"], total["percentiles_ms"]["99"]
+
+
 def wrk_ms(text):
     value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
@@ -221,8 +229,9 @@ def run_ceiling(work, mode, seconds):
 def run_locusta(work, locusta, scenario, host, seconds, users=USERS, extra=()):
     prefix = work / "locusta"
     out, cpu, rss = timed([locusta, "-f", str(scenario), "-H", host, "-u", str(users), "-r", str(users), "-t", f"{seconds}s",
-                           "--headless", "--only-summary", "--csv", str(prefix), *extra], work, seconds + 60)
-    requests, p50, p99 = csv_total(f"{prefix}_stats.csv")
+                           "--headless", "--only-summary", "--csv", str(prefix), "--summary-json", f"{prefix}.json", *extra],
+                          work, seconds + 60)
+    requests, p50, p99 = summary_total(f"{prefix}.json")
     failures = int(aggregated_row(f"{prefix}_stats.csv")["Failure Count"])
     if failures > requests // 100:
         sys.exit(f"perf.py: locusta saw {failures} failures of {requests}:\n{out[-2000:]}")
@@ -323,9 +332,9 @@ def idle_latency(work, locusta, seconds):
     scenario.write_text("users:\n  Waiting:\n    wait_time: {between: [10, 20]}\n    tasks:\n      - {get: /, name: root}\n")
     prefix = work / "idle"
     timed([locusta, "-f", str(scenario), "-H", f"http://127.0.0.1:{NGINX_PORT}", "-u", "10000", "-r", "10000",
-           "-t", f"{max(seconds, 20) + 2}s", "--headless", "--only-summary", "--reset-stats", "--csv", str(prefix)],
-          work, seconds + 90)
-    requests, p50, _ = csv_total(f"{prefix}_stats.csv")
+           "-t", f"{max(seconds, 20) + 2}s", "--headless", "--only-summary", "--reset-stats", "--csv", str(prefix),
+           "--summary-json", f"{prefix}.json"], work, seconds + 90)
+    requests, p50, _ = summary_total(f"{prefix}.json")
     return wrk_p50, p50, requests
 
 
@@ -345,9 +354,11 @@ def paced(work, locusta, seconds):
                         "    tasks:\n      - {get: /, name: root}\n")
     prefix = work / "paced"
     timed([locusta, "-f", str(scenario), "-H", f"http://127.0.0.1:{NGINX_PORT}", "-u", str(USERS), "-r", str(USERS),
-           "-t", f"{seconds}s", "--headless", "--only-summary", "--csv", str(prefix)], work, seconds + 60)
+           "-t", f"{seconds}s", "--headless", "--only-summary", "--csv", str(prefix), "--summary-json", f"{prefix}.json"],
+          work, seconds + 60)
     agg = aggregated_row(f"{prefix}_stats.csv")
-    mine = dict(rate=float(agg["Requests/s"]), p50=float(agg["50%"]), p99=float(agg["99%"]))
+    _, p50, p99 = summary_total(f"{prefix}.json")
+    mine = dict(rate=float(agg["Requests/s"]), p50=p50, p99=p99)
     return wrk, mine
 
 

@@ -246,6 +246,10 @@ pub struct RunArgs {
     #[arg(long = "ca-file", value_name = "FILE", help_heading = "Common options")]
     pub ca_file: Option<String>,
 
+    /// Close a kept-alive connection idle this long; 0 keeps none [default: 90s]
+    #[arg(long = "connection-idle-timeout", value_name = "TIME", value_parser = values::timespan, help_heading = "Common options")]
+    pub connection_idle_timeout: Option<u64>,
+
     /// Write the run's data sheet (the CisTrade guide's template, filled in) to FILE at the end
     #[arg(
         long = "run-sheet",
@@ -442,6 +446,8 @@ pub struct Settings {
     pub run_sheet: Option<PathBuf>,
     pub insecure: bool,
     pub ca_file: Option<PathBuf>,
+    /// `--connection-idle-timeout`.
+    pub connection_idle_timeout: Duration,
     pub stop_timeout: Duration,
     pub exit_code_on_error: i32,
     pub loglevel: String,
@@ -702,6 +708,9 @@ impl RunArgs {
             run_sheet: self.run_sheet.map(PathBuf::from),
             insecure: flag(self.insecure, "insecure"),
             ca_file: self.ca_file.map(PathBuf::from),
+            connection_idle_timeout: self
+                .connection_idle_timeout
+                .map_or(crate::engine::DEFAULT_IDLE_TIMEOUT, Duration::from_secs),
             stop_timeout: Duration::from_secs(self.stop_timeout.unwrap_or(0)),
             exit_code_on_error,
             loglevel: self.loglevel.unwrap_or_else(|| "INFO".to_string()),

@@ -109,6 +109,9 @@ pub fn describe(failure: Failure<'_>, url: &Url, timeout: Duration) -> Transport
             if let Some(errno) = io.raw_os_error() {
                 return TransportError(os_error_repr(errno));
             }
+            if let Some(bad) = bad_response(io) {
+                return TransportError(bad.to_string());
+            }
             let text = io.to_string();
             if text.contains("failed to lookup address information") {
                 return TransportError(gai_error_repr(&text));
@@ -151,6 +154,11 @@ pub fn causes<'a>(
     std::iter::successors(Some(err), |&e| e.source())
 }
 
+/// A response locusta's own HTTP/1.1 path could not read, already in python-requests' words.
+fn bad_response(io: &std::io::Error) -> Option<&super::h1::BadResponse> {
+    io.get_ref()?.downcast_ref::<super::h1::BadResponse>()
+}
+
 /// The operating system's error number behind `err`, if any.
 fn os_errno(err: &(dyn StdError + 'static)) -> Option<i32> {
     causes(err).find_map(|e| {
@@ -185,6 +193,10 @@ pub fn body_error(
     }
     let cause = if let Some(errno) = os_errno(failure.error) {
         os_error_repr(errno)
+    } else if let Some(bad) = causes(failure.error)
+        .find_map(|e| e.downcast_ref::<std::io::Error>().and_then(bad_response))
+    {
+        bad.to_string()
     } else if ended_early(failure.error) {
         match expected {
             Some(len) => format!(

@@ -14,14 +14,13 @@ use bytes::Bytes;
 use cookie_store::{CookieStore, RawCookie};
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
-use http_body_util::BodyExt;
 use tokio::time::{Instant, Sleep};
 use url::Url;
 
 use super::errors::{self, Failure};
 use super::h1;
+use super::h1::OnWire;
 use super::reuse;
-use super::timed_io::OnWire;
 use crate::pyfmt;
 
 /// python-requests follows at most 30 redirects.
@@ -39,6 +38,8 @@ pub struct ClientOptions {
     pub insecure: bool,
     /// Extra root certificates, PEM (`--ca-file`).
     pub ca_pem: Option<Vec<u8>>,
+    /// How long an idle kept-alive connection stays open (`--connection-idle-timeout`).
+    pub idle_timeout: Duration,
 }
 
 impl Default for ClientOptions {
@@ -48,6 +49,7 @@ impl Default for ClientOptions {
             http2_prior_knowledge: false,
             insecure: false,
             ca_pem: None,
+            idle_timeout: h1::DEFAULT_IDLE_TIMEOUT,
         }
     }
 }
@@ -169,7 +171,7 @@ impl HttpClient {
             .retry(reqwest::retry::never())
             .user_agent(options.user_agent.clone())
             .pool_max_idle_per_host(usize::MAX)
-            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_idle_timeout(options.idle_timeout)
             .connector_layer(reuse::counting_layer())
             .tcp_nodelay(true)
             .no_proxy()
@@ -178,9 +180,10 @@ impl HttpClient {
         let direct = if options.http2_prior_knowledge {
             None
         } else {
-            Some(std::sync::Arc::new(h1::Http1Pool::new(
+            Some(h1::Http1Pool::new(
                 &options.user_agent,
-            )?))
+                options.idle_timeout,
+            )?)
         };
         Ok(HttpClient {
             client,
@@ -289,8 +292,8 @@ impl HttpClient {
                             _ = timer.as_mut() => return Err(errors::timeout_error(&url, timeout)),
                         };
                         match sent {
-                            Ok((response, lease)) => {
-                                break Answer::Direct(response, Some(lease), None);
+                            Ok((head, lease)) => {
+                                break Answer::Direct(head, Some(lease), None);
                             }
                             Err(failure) => (Failed::Direct(failure.error), failure.pooled),
                         }
@@ -324,7 +327,7 @@ impl HttpClient {
                 follow_redirects && status.is_redirection() && status != StatusCode::NOT_MODIFIED;
             if let (true, Some(next)) = (redirect, location) {
                 // Read the (usually tiny) body so the connection goes back to the pool.
-                while let Ok(Some(_)) = resp.chunk(timer.as_mut()).await {}
+                let _ = resp.read_body(timer.as_mut(), &mut |_| ()).await;
                 progress.hop_done(resp.on_wire());
                 let to_get = match status {
                     StatusCode::SEE_OTHER => method != Method::HEAD,
@@ -346,29 +349,27 @@ impl HttpClient {
             let headers = resp.take_headers();
             let expected = resp.content_length();
             let mut kept: Vec<u8> = Vec::new();
-            loop {
-                match resp.chunk(timer.as_mut()).await {
-                    Ok(Some(chunk)) => {
-                        progress.received += chunk.len() as u64;
-                        if keep_body && kept.len() < MAX_KEPT_BODY {
-                            let room = MAX_KEPT_BODY - kept.len();
-                            kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                        }
+            let received = &mut progress.received;
+            let read = resp
+                .read_body(timer.as_mut(), &mut |piece| {
+                    *received += piece.len() as u64;
+                    if keep_body && kept.len() < MAX_KEPT_BODY {
+                        let room = MAX_KEPT_BODY - kept.len();
+                        kept.extend_from_slice(&piece[..piece.len().min(room)]);
                     }
-                    Ok(None) => {
-                        progress.hop_done(resp.on_wire());
-                        break;
-                    }
-                    Err(Failed::TimedOut) => return Err(errors::timeout_error(&url, timeout)),
-                    Err(e) => {
-                        return Err(errors::body_error(
-                            e.failure(),
-                            &url,
-                            timeout,
-                            progress.received,
-                            expected,
-                        ));
-                    }
+                })
+                .await;
+            match read {
+                Ok(()) => progress.hop_done(resp.on_wire()),
+                Err(Failed::TimedOut) => return Err(errors::timeout_error(&url, timeout)),
+                Err(e) => {
+                    return Err(errors::body_error(
+                        e.failure(),
+                        &url,
+                        timeout,
+                        progress.received,
+                        expected,
+                    ));
                 }
             }
             return Ok(Response {
@@ -416,11 +417,7 @@ enum Answer<'a> {
     Reqwest(reqwest::Response),
     /// The lease goes back to the pool when the body has been read to its end, saying when
     /// the exchange was on the wire.
-    Direct(
-        http::Response<hyper::body::Incoming>,
-        Option<h1::Lease<'a>>,
-        Option<OnWire>,
-    ),
+    Direct(h1::Head, Option<h1::Lease<'a>>, Option<OnWire>),
 }
 
 /// A failure from either client.
@@ -461,14 +458,14 @@ impl Answer<'_> {
     fn status(&self) -> StatusCode {
         match self {
             Answer::Reqwest(r) => r.status(),
-            Answer::Direct(r, _, _) => r.status(),
+            Answer::Direct(head, _, _) => head.status,
         }
     }
 
     fn headers(&self) -> &HeaderMap {
         match self {
             Answer::Reqwest(r) => r.headers(),
-            Answer::Direct(r, _, _) => r.headers(),
+            Answer::Direct(head, _, _) => &head.headers,
         }
     }
 
@@ -476,7 +473,7 @@ impl Answer<'_> {
     fn take_headers(&mut self) -> HeaderMap {
         match self {
             Answer::Reqwest(r) => std::mem::take(r.headers_mut()),
-            Answer::Direct(r, _, _) => std::mem::take(r.headers_mut()),
+            Answer::Direct(head, _, _) => std::mem::take(&mut head.headers),
         }
     }
 
@@ -491,40 +488,37 @@ impl Answer<'_> {
     fn content_length(&self) -> Option<u64> {
         match self {
             Answer::Reqwest(r) => r.content_length(),
-            Answer::Direct(r, _, _) => hyper::body::Body::size_hint(r.body()).exact(),
+            Answer::Direct(_, lease, _) => lease.as_ref().and_then(h1::Lease::content_length),
         }
     }
 
-    /// The next piece of the body; `None` at its end (when a direct connection goes back to
-    /// the pool).
-    async fn chunk(&mut self, mut timer: Pin<&mut Sleep>) -> Result<Option<Bytes>, Failed> {
+    /// Reads the body to its end, handing each piece to `sink`; a direct connection then goes
+    /// back to the pool.
+    async fn read_body(
+        &mut self,
+        mut timer: Pin<&mut Sleep>,
+        sink: &mut (dyn FnMut(&[u8]) + Send),
+    ) -> Result<(), Failed> {
         match self {
-            Answer::Reqwest(r) => r.chunk().await.map_err(Failed::Reqwest),
-            Answer::Direct(r, lease, on_wire) => loop {
-                let frame = match lease.as_mut() {
-                    Some(lease) => tokio::select! {
-                        biased;
-                        frame = lease.frame(r.body_mut()) => frame,
-                        _ = timer.as_mut() => return Err(Failed::TimedOut),
-                    },
-                    // Released: the body has ended.
-                    None => r.body_mut().frame().await,
-                };
-                match frame {
-                    None => {
-                        if let Some(lease) = lease.take() {
-                            *on_wire = lease.release();
-                        }
-                        return Ok(None);
-                    }
-                    Some(Err(e)) => return Err(Failed::Direct(e.into())),
-                    Some(Ok(frame)) => {
-                        if let Ok(data) = frame.into_data() {
-                            return Ok(Some(data));
-                        }
-                    }
+            Answer::Reqwest(r) => {
+                while let Some(chunk) = r.chunk().await.map_err(Failed::Reqwest)? {
+                    sink(&chunk);
                 }
-            },
+                Ok(())
+            }
+            Answer::Direct(_, lease, on_wire) => {
+                let Some(mut lease) = lease.take() else {
+                    return Ok(());
+                };
+                let read = tokio::select! {
+                    biased;
+                    read = lease.read_body(sink) => read,
+                    _ = timer.as_mut() => return Err(Failed::TimedOut),
+                };
+                read.map_err(|e| Failed::Direct(e.into()))?;
+                *on_wire = Some(lease.release());
+                Ok(())
+            }
         }
     }
 }

@@ -15,11 +15,11 @@ mod loopback;
 mod reuse;
 mod runner;
 pub mod shape;
-mod timed_io;
 mod timer;
 mod user;
 pub mod wait;
 
+pub use h1::DEFAULT_IDLE_TIMEOUT;
 /// A runner over a small scenario whose users mostly wait, for other modules' tests.
 #[cfg(test)]
 pub(crate) use runner::tests::runner_recording_into;

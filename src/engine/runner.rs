@@ -33,6 +33,8 @@ pub struct RunConfig {
     pub tags: TagFilter,
     /// `--insecure`: accept any TLS certificate.
     pub insecure: bool,
+    /// `--connection-idle-timeout`; `None`: the default.
+    pub idle_timeout: Option<std::time::Duration>,
     /// `--ca-file`: trust these PEM certificates too.
     pub ca_file: Option<std::path::PathBuf>,
     /// `-i`: task runs in all.
@@ -88,6 +90,9 @@ impl Runner {
             http2_prior_knowledge: scenario.http2,
             insecure: config.insecure,
             ca_pem,
+            idle_timeout: config
+                .idle_timeout
+                .unwrap_or(super::h1::DEFAULT_IDLE_TIMEOUT),
             ..ClientOptions::default()
         })?;
         let mut plans: Vec<UserPlan> = (0..scenario.user_types.len())

@@ -119,6 +119,7 @@ pub fn execute(settings: &Settings, web: WebStarter) -> i32 {
         tags: tags.clone(),
         insecure: settings.insecure,
         ca_file: settings.ca_file.clone(),
+        idle_timeout: Some(settings.connection_idle_timeout),
         iterations: settings.iterations,
     };
     if let Role::Worker(options) = &settings.role {
