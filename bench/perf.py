@@ -33,7 +33,9 @@ every user keeping the session cookie nginx sets in its own cookie jar. RSS is r
 user is the growth from 10 users, divided by the users added. The set-up CPU is what the
 process spent until the last user started. Then the p50 locusta reports while 10,000 users wait
 (a request every 10 to 20 s each), beside the p50 of one wrk connection on the idle server: a
-generator must not inflate what it measures.
+generator must not inflate what it measures. And the real journey: scenarios/cistrade.yaml as
+written (waits, logins, captures, each user's cookies) against `locusta demo` with its latencies,
+at 100 and --journey-users users, RSS --settle seconds after the last user started.
 
 It installs what is missing (nginx-light, wrk and time from Debian with apt-get; Locust 2.47
 from PyPI into bench/.venv), builds locusta in release, binds to 127.0.0.1 only, and bounds
@@ -62,6 +64,7 @@ LOCUST_VERSION = "2.47.0"
 NGINX_PORT = 18980
 DEMO_PORT = 18981
 PAGES_PORT = 18982
+JOURNEY_DEMO_PORT = 18983
 GENERATOR_CPU = "0"
 SERVER_CPU = "1"
 USERS = 50
@@ -323,6 +326,35 @@ def memory_point(work, locusta, users):
     return rss, setup_cpu
 
 
+def journey_memory(work, locusta, users, settle):
+    """Steady RSS (KiB, median of 5 readings a second apart) of scenarios/cistrade.yaml as
+    written (its waits, logins and captures; every user keeps its own cookies) against
+    `locusta demo` with its real latencies, `settle` seconds after every user has started."""
+    proc = subprocess.Popen(["taskset", "-c", GENERATOR_CPU, locusta, "-f", str(ROOT / "scenarios" / "cistrade.yaml"),
+                             "-H", f"http://127.0.0.1:{JOURNEY_DEMO_PORT}", "-u", str(users), "-r", str(min(users, 1000)),
+                             "-t", "600s", "--headless", "--only-summary"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + users / 1000 + 120
+        for line in proc.stderr:
+            if "All users spawned" in line or time.time() > deadline:
+                break
+        if proc.poll() is not None:
+            sys.exit(f"perf.py: the CisTrade journey with {users} users ended early")
+        time.sleep(settle)
+        readings = []
+        for _ in range(5):
+            readings.append(rss_kib(proc.pid))
+            time.sleep(1)
+        return statistics.median(readings)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def idle_latency(work, locusta, seconds):
     """p50 (ms) of one wrk connection on the idle server, and of locusta's requests while
     10,000 users wait (each request every 10 to 20 s; statistics reset once all have started)."""
@@ -372,10 +404,12 @@ def main():
     ap.add_argument("--rounds", type=int, default=3, help="rounds of every generator, medians taken (default 3)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"), help="where the Markdown goes")
     ap.add_argument("--max-users", type=int, default=100000, help="largest memory point (default 100000)")
+    ap.add_argument("--journey-users", type=int, default=20000, help="users of the CisTrade memory point (default 20000)")
+    ap.add_argument("--settle", type=int, default=30, help="seconds after the ramp before the journey's RSS is read (default 30)")
     ap.add_argument("--quick", action="store_true", help="5-second runs, one round, memory up to 10,000 users")
     args = ap.parse_args()
     if args.quick:
-        args.seconds, args.rounds, args.max_users = 5, 1, 10000
+        args.seconds, args.rounds, args.max_users, args.journey_users, args.settle = 5, 1, 10000, 5000, 10
 
     ensure_tools()
     locusta = str(ROOT / "target" / "release" / "locusta")
@@ -420,6 +454,17 @@ def main():
         demo.terminate()
         demo.wait()
 
+    log("memory: the CisTrade journey against the demo target with its latencies, 100 and {:,} users"
+        .format(args.journey_users))
+    journey_demo = subprocess.Popen(["taskset", "-c", SERVER_CPU, locusta, "demo", "--port", str(JOURNEY_DEMO_PORT)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(f"http://127.0.0.1:{JOURNEY_DEMO_PORT}/health/", journey_demo, "the demo target")
+        journey = [(n, journey_memory(work, locusta, n, args.settle)) for n in (100, args.journey_users)]
+    finally:
+        journey_demo.terminate()
+        journey_demo.wait()
+
     per_cpu = {k: [x["requests"] / x["cpu"] for x in v] for k, v in results.items()}
     wrk_rate = statistics.median(per_cpu["wrk"])
     locust_rate = statistics.median(per_cpu["locust"])
@@ -448,6 +493,12 @@ def main():
     for users, rss, setup in memory:
         per_user = "" if users == base_users else f"{(rss - base_rss) * 1.024 / (users - base_users):.1f}"
         lines.append(f"| {users:,} | {rss / 1024:.0f} MB | {per_user} | {setup:.2f} s |")
+    (few, few_rss), (many, many_rss) = journey
+    lines += ["", f"The CisTrade journey (scenarios/cistrade.yaml, its waits, every user with its own cookies) against "
+              f"`locusta demo`, RSS {args.settle} s after the last user started, median of 5 readings:", "",
+              "| users | RSS | KB per user (from 100 users) |", "| ---: | ---: | ---: |",
+              f"| {few:,} | {few_rss / 1024:.0f} MB | |",
+              f"| {many:,} | {many_rss / 1024:.0f} MB | {(many_rss - few_rss) * 1.024 / (many - few):.1f} |"]
     w, m = same_load["wrk"], same_load["locusta"]
     ratio = {q: [b[q] / a[q] for a, b in zip(w, m)] for q in ("p50", "p99")}
     lines += ["", f"Same load ({USERS} connections/users; wrk waits 10 ms after every response, locusta is paced to "

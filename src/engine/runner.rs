@@ -62,7 +62,7 @@ struct State {
 }
 
 pub struct Runner {
-    ctx: Arc<RunContext>,
+    pub(crate) ctx: Arc<RunContext>,
     /// Every type that may run, for rebuilding the dispatcher when a stage names a subset.
     dispatch_types: Vec<DispatchType>,
     state: Mutex<State>,
