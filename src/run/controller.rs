@@ -7,6 +7,7 @@
 //! Every second the task ticks the reporter (tables, CSV files, history) and publishes a
 //! [`Snapshot`] on a `watch` channel, so readers never take a lock the users take.
 
+use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -165,6 +166,7 @@ impl Controller {
             ended: None,
             shared: reporter.shared.clone(),
         });
+        let reporter = Arc::new(Mutex::new(reporter));
         let task = Task {
             make_users,
             users,
@@ -227,7 +229,8 @@ struct Task {
     stats: Arc<Stats>,
     scenario: Arc<Scenario>,
     thresholds: Vec<Threshold>,
-    reporter: Reporter,
+    /// Shared with the blocking thread each tick runs on (see [`Task::tick`]).
+    reporter: Arc<Mutex<Reporter>>,
     publish: watch::Sender<Snapshot>,
     test: Option<Test>,
 }
@@ -265,14 +268,29 @@ impl Task {
                     let ending = ending.unwrap_or(Ending::Interrupted("an internal error"));
                     self.begin_stop(ending, &mut driver, &mut stopping);
                 }
-                _ = finished(&mut stopping) => self.stopped(),
+                _ = finished(&mut stopping) => self.stopped().await,
                 _ = ticker.tick() => {
-                    self.reporter.tick();
+                    self.tick().await;
                     self.publish_now();
                 }
             }
         }
-        self.reporter
+        let reporter = Arc::try_unwrap(self.reporter)
+            .unwrap_or_else(|_| unreachable!("every tick has ended: nobody else holds it"));
+        reporter.into_inner()
+    }
+
+    /// One tick of the reporter, on a blocking thread: folding a second of samples into the
+    /// histograms, rewriting the CSV files and printing the table is CPU and file work that
+    /// would otherwise hold up the users of the engine thread it ran on. Commands wait meanwhile.
+    async fn tick(&mut self) {
+        let reporter = self.reporter.clone();
+        let ticked = tokio::task::spawn_blocking(move || reporter.lock().tick()).await;
+        if let Err(e) = ticked
+            && e.is_panic()
+        {
+            std::panic::resume_unwind(e.into_panic());
+        }
     }
 
     fn state(&self) -> State {
@@ -309,7 +327,7 @@ impl Task {
             s.options = options;
             s.started = started;
             s.ended = ended;
-            s.shared = self.reporter.shared.clone();
+            s.shared = self.reporter.lock().shared.clone();
         });
     }
 
@@ -343,7 +361,7 @@ impl Task {
             Command::ResetStats => {
                 self.users.reset_stats();
                 self.stats.clear_exceptions();
-                self.reporter.refresh_shared();
+                self.reporter.lock().refresh_shared();
             }
             Command::Shutdown => {}
         }
@@ -358,18 +376,20 @@ impl Task {
         driver: &mut Option<JoinHandle<Ending>>,
     ) -> Result<(), String> {
         self.users = (self.make_users)(&options)?;
-        self.reporter.users = self.users.clone();
+        let mut reporter = self.reporter.lock();
+        reporter.users = self.users.clone();
         if self.test.is_some() {
             self.stats.clear_all();
-            self.reporter.history = Default::default();
-            self.reporter.refresh_shared();
+            reporter.history = Default::default();
+            reporter.refresh_shared();
         }
+        drop(reporter);
         let load = Load::new(&options, &self.scenario);
         load.announce(&options);
         announce(&load, &self.users);
         let abort_check = AbortCheck::new(&self.thresholds);
         let tripped = abort_check.tripped.clone();
-        self.reporter.abort_check = Some(abort_check);
+        self.reporter.lock().abort_check = Some(abort_check);
         let ramp = load.ramp(&self.users, &options);
         let steady = ramp.is_some();
         let users = self.users.clone();
@@ -442,13 +462,13 @@ impl Task {
         self.publish_now();
     }
 
-    fn stopped(&mut self) {
+    async fn stopped(&mut self) {
         if let Some(test) = self.test.as_mut() {
             test.stopping = false;
         }
         // The test's last numbers, in the files and for readers, at once rather than at the
         // next second.
-        self.reporter.tick();
+        self.tick().await;
         self.publish_now();
     }
 }

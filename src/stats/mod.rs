@@ -242,7 +242,7 @@ impl Stats {
         let now = unix_now();
         let mut state = self.state.lock();
         let first_new_error = state.errors.len();
-        for mut shard in self.shards.iter() {
+        for mut shard in self.shards.take() {
             for (name, methods) in shard.iter_mut() {
                 for (method, delta) in methods.iter_mut() {
                     if delta.is_empty() {
@@ -299,7 +299,7 @@ impl Stats {
     /// deltas to its master and never needs totals of its own.
     pub fn drain(&self) -> Vec<Drained> {
         let mut out = Vec::new();
-        for mut shard in self.shards.iter() {
+        for mut shard in self.shards.take() {
             for (name, methods) in shard.iter_mut() {
                 for (method, delta) in methods.iter_mut() {
                     if delta.is_empty() {

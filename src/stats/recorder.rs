@@ -112,6 +112,8 @@ pub(crate) type Shard = HashMap<Box<str>, Vec<(Box<str>, EndpointDelta)>>;
 
 pub(crate) struct Shards {
     shards: Box<[Mutex<Shard>]>,
+    /// One per shard, only the collector's: what it swaps in for the deltas it takes.
+    spares: Box<[Mutex<Shard>]>,
 }
 
 static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
@@ -122,10 +124,14 @@ thread_local! {
 
 impl Shards {
     pub fn new(count: usize) -> Self {
-        Shards {
-            shards: (0..count.max(1))
+        let shards = || {
+            (0..count.max(1))
                 .map(|_| Mutex::new(Shard::default()))
-                .collect(),
+                .collect()
+        };
+        Shards {
+            shards: shards(),
+            spares: shards(),
         }
     }
 
@@ -146,7 +152,18 @@ impl Shards {
         delta.record(sample);
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = MutexGuard<'_, Shard>> {
-        self.shards.iter().map(|s| s.lock())
+    /// Each shard's deltas since the last call, swapped under the shard's lock for the spare
+    /// the last call emptied: recording threads wait for a swap, never for the fold. The caller
+    /// empties what it gets (`EndpointDelta::clear`), keeping the entries and their
+    /// allocations for the next swap, so a recording thread allocates nothing then either.
+    pub fn take(&self) -> impl Iterator<Item = MutexGuard<'_, Shard>> {
+        self.shards
+            .iter()
+            .zip(self.spares.iter())
+            .map(|(shard, spare)| {
+                let mut spare = spare.lock();
+                std::mem::swap(&mut *shard.lock(), &mut *spare);
+                spare
+            })
     }
 }
