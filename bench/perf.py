@@ -10,6 +10,9 @@ from the generator's own count. Figures are medians over --rounds rounds, each r
 every generator once, one after the other, so noise on this shared machine hits them alike.
 
 - wrk 4 (C, one URL: the practical ceiling);
+- oha (Rust, on hyper; one URL like wrk), built from crates.io into bench/.tools;
+- Goose 0.19 (Rust, on reqwest; a Locust-like framework): the same one-request scenario as
+  locusta's, bench/goose;
 - locusta, a one-request YAML scenario;
 - Locust FastHttpUser, the same request in Python;
 - locusta, the CisTrade scenario with every wait set to zero (login, captures, templates,
@@ -61,6 +64,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / "bench" / ".venv"
 LOCUST_VERSION = "2.47.0"
+OHA_VERSION = "1.16.0"
+TOOLS = ROOT / "bench" / ".tools"
+OHA = TOOLS / "bin" / "oha"
+GOOSE = ROOT / "bench" / "goose" / "target" / "release" / "goose-bench"
 NGINX_PORT = 18980
 DEMO_PORT = 18981
 PAGES_PORT = 18982
@@ -104,6 +111,12 @@ def ensure_tools():
         log(f"installing Locust {LOCUST_VERSION} into {VENV}")
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
         subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", f"locust=={LOCUST_VERSION}"], check=True)
+    if not OHA.exists():
+        log(f"building oha {OHA_VERSION} from crates.io into {TOOLS}")
+        subprocess.run(["cargo", "install", "--quiet", "--locked", "oha", "--version", OHA_VERSION, "--root", str(TOOLS)],
+                       check=True)
+    log("building Goose's one-request scenario (bench/goose, release)")
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--locked"], cwd=ROOT / "bench" / "goose", check=True)
     log("building locusta and examples/client_ceiling (release)")
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "client_ceiling"], cwd=ROOT, check=True)
@@ -218,6 +231,27 @@ def run_wrk(work, seconds):
     p50 = wrk_ms(re.search(r"^\s+50%\s+(\S+)$", out, re.M).group(1))
     p99 = wrk_ms(re.search(r"^\s+99%\s+(\S+)$", out, re.M).group(1))
     return dict(requests=requests, cpu=cpu, rss=rss, p50=p50, p99=p99)
+
+
+def run_oha(work, seconds):
+    """oha (Rust, hyper): one URL, like wrk, its summary as JSON."""
+    out, cpu, rss = timed([str(OHA), "-z", f"{seconds}s", "-c", str(USERS), "--no-tui", "--output-format", "json",
+                           f"http://127.0.0.1:{NGINX_PORT}/"], work, seconds + 30)
+    summary = json.loads(out)
+    requests = sum(summary["statusCodeDistribution"].values())
+    pct = summary["latencyPercentiles"]
+    return dict(requests=requests, cpu=cpu, rss=rss, p50=pct["p50"] * 1000, p99=pct["p99"] * 1000)
+
+
+def run_goose(work, seconds):
+    """Goose 0.19 (Rust, reqwest; bench/goose): the one-request scenario, no wait, all users at once."""
+    out, cpu, rss = timed([str(GOOSE), "-H", f"http://127.0.0.1:{NGINX_PORT}", "-u", str(USERS), "-r", str(USERS),
+                           "-t", f"{seconds}s", "--no-reset-metrics", "-q"], work, seconds + 60)
+    requests = int(re.search(r"^\s*GET root\s+\|\s+([\d,]+)\s+\|", out, re.M).group(1).replace(",", ""))
+    # "Slowest page load within specified percentile": 50%, 75%, 98%, 99%, ... in ms.
+    table = out[out.index("Slowest page load"):]
+    cells = re.search(r"^\s*GET root\s+\|(.*)$", table, re.M).group(1).split("|")
+    return dict(requests=requests, cpu=cpu, rss=rss, p50=float(cells[0]), p99=float(cells[3]))
 
 
 def run_ceiling(work, mode, seconds):
@@ -418,14 +452,16 @@ def main():
     one.write_text("users:\n  Api:\n    tasks:\n      - {get: /, name: root}\n")
     cistrade = zero_wait_cistrade(work)
 
-    results = {"wrk": [], "locusta": [], "locust": [], "cistrade_pages": [], "cistrade": [], "reqwest": [], "hyper": []}
+    results = {"wrk": [], "oha": [], "goose": [], "locusta": [], "locust": [], "cistrade_pages": [], "cistrade": [], "reqwest": [], "hyper": []}
     same_load = {"wrk": [], "locusta": []}
     nginx = start_nginx(work)
     try:
         for r in range(args.rounds):
-            log(f"round {r + 1} of {args.rounds}: wrk, locusta, Locust FastHttpUser, CisTrade, the clients alone, "
+            log(f"round {r + 1} of {args.rounds}: wrk, oha, Goose, locusta, Locust FastHttpUser, CisTrade, the clients alone, "
                 f"then wrk and locusta at the same load ({args.seconds} s each)")
             results["wrk"].append(run_wrk(work, args.seconds))
+            results["oha"].append(run_oha(work, args.seconds))
+            results["goose"].append(run_goose(work, args.seconds))
             results["locusta"].append(run_locusta(work, locusta, one, f"http://127.0.0.1:{NGINX_PORT}", args.seconds))
             results["locust"].append(run_locust(work, args.seconds))
             results["cistrade_pages"].append(
@@ -476,13 +512,14 @@ def main():
         "| generator | requests / CPU-second | ratio to wrk | ratio to Locust | peak RSS | p50 | p99 |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    names = {"wrk": "wrk (nginx, one URL)", "locusta": "locusta, one-request scenario",
+    names = {"wrk": "wrk (nginx, one URL)", "oha": f"oha {OHA_VERSION} (one URL)",
+             "goose": "Goose 0.19, one-request scenario", "locusta": "locusta, one-request scenario",
              "locust": f"Locust {LOCUST_VERSION} FastHttpUser",
              "cistrade_pages": "locusta, CisTrade without waits (nginx, small pages)",
              "cistrade": "locusta, CisTrade without waits (demo target, its real pages)",
              "reqwest": "reqwest alone: bare loop, one shared pool (locusta's client for HTTPS)",
              "hyper": "hyper HTTP/1 alone: bare loop, a connection per task"}
-    for key in ["wrk", "locusta", "locust", "cistrade_pages", "cistrade", "reqwest", "hyper"]:
+    for key in ["wrk", "oha", "goose", "locusta", "locust", "cistrade_pages", "cistrade", "reqwest", "hyper"]:
         rate = statistics.median(per_cpu[key])
         lines.append(
             f"| {names[key]} | {rate:,.0f} | {rate / wrk_rate:.2f} | {rate / locust_rate:.1f} | "

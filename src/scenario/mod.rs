@@ -335,6 +335,9 @@ pub enum CaptureSource {
     /// HTML elements by CSS selector: their `attr`, or their text.
     Html {
         selector: scraper::Selector,
+        /// The same selector for the streaming matcher, when it is an attribute capture and
+        /// lol_html understands the selector: then no tree is built (`engine::capture`).
+        streaming: Option<Arc<lol_html::Selector>>,
         source: String,
         attr: Option<String>,
     },

@@ -1,5 +1,7 @@
 //! Compiling one request: URL and name, inherited settings, bodies, checks and captures.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::{HeaderName, Method};
 use indexmap::IndexMap;
@@ -203,6 +205,12 @@ impl Compiler<'_> {
         if def.group.is_some() && def.regex.is_none() {
             self.error(&path.key("group"), "`group` goes with `regex`");
         }
+        // lol_html knows most of CSS (not `+`, `~` or `:last-child`, say); what it does not
+        // know goes through the tree.
+        let streaming = |css: &str, attr: bool| {
+            attr.then(|| css.parse::<lol_html::Selector>().ok().map(Arc::new))
+                .flatten()
+        };
         let selector = |c: &mut Self, css: &str, key: &str| match scraper::Selector::parse(css) {
             Ok(s) => Some(s),
             Err(e) => {
@@ -278,6 +286,7 @@ impl Compiler<'_> {
             let css = format!("input[name=\"{}\"]", field.replace('"', "\\\""));
             CaptureSource::Html {
                 selector: selector(self, &css, "form_field")?,
+                streaming: streaming(&css, true),
                 source: format!("form field `{field}`"),
                 attr: Some("value".to_string()),
             }
@@ -285,6 +294,7 @@ impl Compiler<'_> {
             let css = def.css.as_deref().unwrap_or_default();
             CaptureSource::Html {
                 selector: selector(self, css, "css")?,
+                streaming: streaming(css, def.attr.is_some()),
                 source: format!("`{css}`"),
                 attr: def.attr.clone(),
             }
