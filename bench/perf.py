@@ -23,8 +23,9 @@ every generator once, one after the other, so noise on this shared machine hits 
   core, with its real pages (up to 389 KB, exports included): reading big bodies costs the
   kernel more than anything else, so this row is for reference;
 - the HTTP clients alone (examples/client_ceiling.rs, a bare loop of GETs): reqwest as locusta
-  uses it for HTTPS, and hyper's HTTP/1 connections driven directly (what locusta's own
-  http:// path is built on), so the table shows how much of locusta's cost is the client's.
+  uses it for HTTPS, and hyper's HTTP/1 connections driven directly (what locusta's http://
+  path was built on before its own exchange on httparse), so the table shows how much of
+  locusta's cost is the client's.
 
 Same load: wrk keeps 50 connections that each wait 10 ms after every response (a Lua
 `delay`); then locusta runs 50 users paced to the rate wrk reached (`constant_throughput`,

@@ -1,5 +1,5 @@
 //! Sending one request the way Locust's `HttpUser` (python-requests) does: `http://` over
-//! locusta's own HTTP/1.1 path (`h1`, hyper's connection API), HTTPS, HTTP/2 and multipart
+//! locusta's own HTTP/1.1 path (`h1`, on httparse), HTTPS, HTTP/2 and multipart
 //! bodies through one shared reqwest client.
 //!
 //! Both pool their connections across users, so set-up costs are paid once; per-user state
@@ -135,7 +135,7 @@ pub struct Response {
 pub struct TransportError(pub String);
 
 /// The result of sending, with the time it took: connect, every redirect hop and the body.
-/// On locusta's own `http://` path that is the time on the wire (`timed_io`): from the first byte
+/// On locusta's own `http://` path that is the time on the wire (`h1::conn`): from the first byte
 /// written, or the start of connecting, to the last byte read; otherwise, and for a failure,
 /// the time `send` took.
 #[derive(Debug)]

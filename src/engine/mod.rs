@@ -1,5 +1,5 @@
 //! The load engine: virtual users on a tokio runtime, HTTP through locusta's own HTTP/1.1
-//! pool (`h1`, on hyper) for `http://` and reqwest for the rest.
+//! exchange and pool (`h1`, on httparse) for `http://` and reqwest for the rest.
 //!
 //! The engine records measurements into [`crate::stats`] and logs what Locust's runner logs;
 //! it never formats reports.
