@@ -415,12 +415,14 @@ impl Http1Pool {
             if let Ok(_turn) = self.connecting.try_acquire() {
                 return Ok((self.connect(url).await?, false));
             }
-            self.waiting.fetch_add(1, Relaxed);
-            let outcome = tokio::select! {
-                turn = self.connecting.acquire() => Some(turn),
-                _ = self.released.notified() => None,
+            let outcome = {
+                // Counted while it waits, however the wait ends (a timeout drops it midway).
+                let _waiting = Waiting::count(&self.waiting);
+                tokio::select! {
+                    turn = self.connecting.acquire() => Some(turn),
+                    _ = self.released.notified() => None,
+                }
             };
-            self.waiting.fetch_sub(1, Relaxed);
             match outcome {
                 Some(_turn) => return Ok((self.connect(url).await?, false)),
                 None => {
@@ -457,6 +459,22 @@ impl Http1Pool {
         .map_err(io_failure)?;
         stream.set_nodelay(true).map_err(io_failure)?;
         Ok(Conn::new(stream))
+    }
+}
+
+/// One request waiting for a connection, counted for as long as it lives.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn count(waiting: &'a AtomicUsize) -> Waiting<'a> {
+        waiting.fetch_add(1, Relaxed);
+        Waiting(waiting)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
     }
 }
 

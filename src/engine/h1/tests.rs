@@ -399,9 +399,18 @@ async fn a_burst_connects_at_most_max_connecting_at_once() {
         MAX_CONNECTING + extra,
         "all of them in flight"
     );
-    for one in all {
+    for one in &all {
         one.abort();
     }
+    for one in all {
+        let _ = one.await;
+    }
+    assert_eq!(
+        pool.waiting.load(Ordering::SeqCst),
+        0,
+        "requests given up stop waiting"
+    );
+    assert_eq!(pool.counts(), (0, 0), "and are no longer in flight");
 }
 
 #[tokio::test]
