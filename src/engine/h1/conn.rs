@@ -286,44 +286,11 @@ impl Conn {
                         _ => Body::ChunkData(left),
                     };
                 }
-                Body::ChunkSize => match httparse::parse_chunk_size(&self.read) {
-                    Ok(httparse::Status::Complete((used, 0))) => {
-                        self.read.advance(used);
-                        *state = Body::Trailers;
-                    }
-                    Ok(httparse::Status::Complete((used, size))) => {
-                        self.read.advance(used);
-                        *state = Body::ChunkData(size);
-                    }
-                    Ok(httparse::Status::Partial) if self.read.len() < 1024 => {
-                        self.fill(READ_BUFFER).await?
-                    }
-                    _ => return Err(bad(invalid_chunk(&self.read, read))),
-                },
-                Body::ChunkEnd => {
-                    if self.read.len() < 2 {
+                Body::ChunkSize | Body::ChunkEnd | Body::Trailers => {
+                    if self.chunk_framing(state, read)? {
                         self.fill(READ_BUFFER).await?;
-                        continue;
                     }
-                    if &self.read[..2] != b"\r\n" {
-                        return Err(bad(invalid_chunk(&self.read, read)));
-                    }
-                    self.read.advance(2);
-                    *state = Body::ChunkSize;
                 }
-                Body::Trailers => match self.read.iter().position(|&b| b == b'\n') {
-                    Some(end) => {
-                        let empty = end == 0 || (end == 1 && self.read[0] == b'\r');
-                        self.read.advance(end + 1);
-                        if empty {
-                            *state = Body::Done;
-                        }
-                    }
-                    None if self.read.len() > MAX_HEAD => {
-                        return Err(bad(invalid_chunk(&self.read, read)));
-                    }
-                    None => self.fill(READ_BUFFER).await?,
-                },
                 Body::UntilClose => {
                     if !self.read.is_empty() {
                         sink(&self.read);
@@ -336,6 +303,49 @@ impl Conn {
                 }
             }
         }
+    }
+
+    /// One step through a chunked body's framing (a size line, a chunk's CRLF, a trailer
+    /// line) from what has been read; true when it needs more bytes first.
+    fn chunk_framing(&mut self, state: &mut Body, read: u64) -> io::Result<bool> {
+        match *state {
+            Body::ChunkSize => match httparse::parse_chunk_size(&self.read) {
+                Ok(httparse::Status::Complete((used, size))) => {
+                    self.read.advance(used);
+                    *state = match size {
+                        0 => Body::Trailers,
+                        _ => Body::ChunkData(size),
+                    };
+                }
+                Ok(httparse::Status::Partial) if self.read.len() < 1024 => return Ok(true),
+                _ => return Err(bad(invalid_chunk(&self.read, read))),
+            },
+            Body::ChunkEnd => {
+                if self.read.len() < 2 {
+                    return Ok(true);
+                }
+                if &self.read[..2] != b"\r\n" {
+                    return Err(bad(invalid_chunk(&self.read, read)));
+                }
+                self.read.advance(2);
+                *state = Body::ChunkSize;
+            }
+            Body::Trailers => match self.read.iter().position(|&b| b == b'\n') {
+                Some(end) => {
+                    let empty = end == 0 || (end == 1 && self.read[0] == b'\r');
+                    self.read.advance(end + 1);
+                    if empty {
+                        *state = Body::Done;
+                    }
+                }
+                None if self.read.len() > MAX_HEAD => {
+                    return Err(bad(invalid_chunk(&self.read, read)));
+                }
+                None => return Ok(true),
+            },
+            _ => {}
+        }
+        Ok(false)
     }
 
     /// After an exchange read to its end: a buffer a large response grew is given back.

@@ -422,3 +422,35 @@ async fn no_idle_timeout_means_no_connection_is_kept() {
     assert_eq!(accepted.load(Ordering::SeqCst), 2);
     assert_eq!(pool.counts(), (0, 0));
 }
+
+#[tokio::test]
+async fn a_body_split_anywhere_across_reads_is_read_whole() {
+    // Every framing boundary falls between two writes: inside the head, a size line, a chunk,
+    // its CRLF and the end of the trailers.
+    let (port, accepted) = counting_server(|mut socket| async move {
+        let mut buf = Vec::new();
+        let pieces: [&[u8]; 7] = [
+            b"HTTP/1.1 200 OK\r\ntransfer-enc",
+            b"oding: chunked\r\n\r\n5",
+            b"\r\nhel",
+            b"lo\r",
+            b"\n6\r\n world\r\n0\r\n",
+            b"x-t: 1\r\n",
+            b"\r\n",
+        ];
+        while read_head(&mut socket, &mut buf).await.is_some() {
+            for piece in pieces {
+                if socket.write_all(piece).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    })
+    .await;
+    let pool = pool();
+    let url = format!("http://127.0.0.1:{port}/");
+    assert_eq!(get(&pool, &url).await, "hello world");
+    assert_eq!(get(&pool, &url).await, "hello world");
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "read to its end: kept");
+}
