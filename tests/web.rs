@@ -140,6 +140,23 @@ fn worker(dir: &Path, scenario: &Path, port: &str) -> Watched {
     watch(&mut cmd)
 }
 
+/// [`ui`] as `--master` on a free port of 127.0.0.1; returns that port for the workers.
+fn master_ui(dir: &Path) -> (String, Ui) {
+    let port = common::closed_port().to_string();
+    let ui = ui(
+        dir,
+        &[
+            "--master",
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            &port,
+            "--only-summary",
+        ],
+    );
+    (port, ui)
+}
+
 /// Waits until the master's web UI counts `n` workers.
 fn wait_workers(base: &str, n: u64) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -662,23 +679,15 @@ fn web_options_are_checked_in_one_line() {
 #[test]
 fn a_master_is_steered_from_its_web_ui_and_keeps_its_workers_between_tests() {
     let dir = tempfile::tempdir().unwrap();
-    let port = common::closed_port().to_string();
-    let Ui {
-        run: master,
-        base,
-        scenario,
-        ..
-    } = ui(
-        dir.path(),
-        &[
-            "--master",
-            "--master-bind-host",
-            "127.0.0.1",
-            "--master-bind-port",
-            &port,
-            "--only-summary",
-        ],
-    );
+    let (
+        port,
+        Ui {
+            run: master,
+            base,
+            scenario,
+            ..
+        },
+    ) = master_ui(dir.path());
     let worker = worker(dir.path(), &scenario, &port);
     wait_workers(&base, 1);
     for (test, users) in [(1, 4), (2, 2)] {
@@ -852,23 +861,15 @@ fn a_scenario_with_stages_runs_its_shape_from_the_api() {
 #[test]
 fn a_master_runs_a_new_test_after_its_workers_all_left_the_last() {
     let dir = tempfile::tempdir().unwrap();
-    let port = common::closed_port().to_string();
-    let Ui {
-        run: master,
-        base,
-        scenario,
-        ..
-    } = ui(
-        dir.path(),
-        &[
-            "--master",
-            "--master-bind-host",
-            "127.0.0.1",
-            "--master-bind-port",
-            &port,
-            "--only-summary",
-        ],
-    );
+    let (
+        port,
+        Ui {
+            run: master,
+            base,
+            scenario,
+            ..
+        },
+    ) = master_ui(dir.path());
     let first = worker(dir.path(), &scenario, &port);
     wait_workers(&base, 1);
     assert_eq!(
