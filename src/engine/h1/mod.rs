@@ -232,7 +232,7 @@ impl Http1Pool {
 
     /// The origin's key and Host header, counting the request in flight. Found by the URL's
     /// text, so a request allocates nothing here.
-    fn checkout(&self, address: &str) -> Result<(Key, HeaderValue), SendFailure> {
+    fn checkout(&self, address: &str, now: Instant) -> Result<(Key, HeaderValue), SendFailure> {
         let mut origins = self.origins.lock();
         if !origins.contains_key(address) {
             let host = HeaderValue::from_str(address).map_err(|e| SendFailure::new(e, false))?;
@@ -245,7 +245,7 @@ impl Http1Pool {
                     host,
                     in_flight: 0,
                     peak: Peak {
-                        since: Instant::now(),
+                        since: now,
                         current: 0,
                         previous: 0,
                     },
@@ -254,7 +254,7 @@ impl Http1Pool {
         }
         let origin = origins.get_mut(address).expect("inserted above");
         origin.in_flight += 1;
-        origin.peak.see(Instant::now(), origin.in_flight);
+        origin.peak.see(now, origin.in_flight);
         Ok((origin.key.clone(), origin.host.clone()))
     }
 
@@ -315,7 +315,9 @@ impl Http1Pool {
     }
 
     fn start_sweeping(&self) {
-        if self.sweeping.swap(true, Relaxed) {
+        // Read first: a swap on every request would bounce the flag's cache line between the
+        // engine's threads.
+        if self.sweeping.load(Relaxed) || self.sweeping.swap(true, Relaxed) {
             return;
         }
         let pool = self.me.clone();
@@ -354,7 +356,7 @@ impl Http1Pool {
         self.start_sweeping();
         let address = &url[Position::BeforeHost..Position::AfterPort];
         let started = Instant::now();
-        let (key, host) = self.checkout(address)?;
+        let (key, host) = self.checkout(address, started)?;
         let mut lease = Lease {
             pool: self,
             key,
