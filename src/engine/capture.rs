@@ -121,6 +121,19 @@ fn stream_attributes(captures: &[Capture], body: &[u8]) -> Vec<Option<Vec<String
     use std::borrow::Cow;
     use std::cell::RefCell;
 
+    let streams = |c: &Capture| {
+        matches!(
+            &c.source,
+            CaptureSource::Html {
+                streaming: Some(_),
+                attr: Some(_),
+                ..
+            }
+        )
+    };
+    if !captures.iter().any(streams) {
+        return vec![None; captures.len()];
+    }
     let found: Vec<RefCell<Option<Vec<String>>>> =
         captures.iter().map(|_| RefCell::new(None)).collect();
     let mut settings = Settings::new();
@@ -144,9 +157,6 @@ fn stream_attributes(captures: &[Capture], body: &[u8]) -> Vec<Option<Vec<String
             Ok(())
         });
         settings = settings.append_element_content_handler((Cow::Borrowed(&**selector), handler));
-    }
-    if found.iter().all(|f| f.borrow().is_none()) {
-        return vec![None; captures.len()];
     }
     let parsed = {
         let mut rewriter = HtmlRewriter::new(settings, |_: &[u8]| {});
