@@ -288,6 +288,8 @@ fn assert_steps_usable(steps: &[Step]) {
                 assert_steps_usable(std::slice::from_ref(step));
             }
             Step::Use(_) => {}
+            Step::Ws(w) => assert!(w.target.connect_timeout <= MAX_DURATION),
+            Step::Sse(e) => assert!(e.target.idle_timeout <= MAX_DURATION),
         }
     }
 }

@@ -10,6 +10,7 @@
 mod data;
 mod pages;
 mod routes;
+mod stream;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;

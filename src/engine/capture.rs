@@ -12,9 +12,26 @@ use rand::{RngExt, rngs::SmallRng};
 use super::http::Response;
 use crate::scenario::{Capture, CaptureSource, Pick, Value, Variables};
 
-/// The response body, parsed at most once however many captures read it.
+/// What captures read: a response's body, headers and URL, or a message's text alone.
+pub struct Payload<'a> {
+    pub body: &'a [u8],
+    pub headers: Option<&'a http::HeaderMap>,
+    pub url: Option<&'a url::Url>,
+}
+
+impl<'a> From<&'a Response> for Payload<'a> {
+    fn from(r: &'a Response) -> Self {
+        Payload {
+            body: &r.body,
+            headers: Some(&r.headers),
+            url: Some(&r.url),
+        }
+    }
+}
+
+/// The body, parsed at most once however many captures read it.
 struct Parsed<'a> {
-    resp: &'a Response,
+    resp: &'a Payload<'a>,
     text: Option<std::borrow::Cow<'a, str>>,
     json: Option<Option<serde_json::Value>>,
     html: Option<scraper::Html>,
@@ -23,12 +40,12 @@ struct Parsed<'a> {
 impl<'a> Parsed<'a> {
     fn text(&mut self) -> &str {
         self.text
-            .get_or_insert_with(|| String::from_utf8_lossy(&self.resp.body))
+            .get_or_insert_with(|| String::from_utf8_lossy(self.resp.body))
     }
 
     fn json(&mut self) -> Option<&serde_json::Value> {
         self.json
-            .get_or_insert_with(|| serde_json::from_slice(&self.resp.body).ok())
+            .get_or_insert_with(|| serde_json::from_slice(self.resp.body).ok())
             .as_ref()
     }
 
@@ -59,12 +76,15 @@ fn matches(
         CaptureSource::Header(h) => parsed
             .resp
             .headers
-            .get_all(h)
-            .iter()
+            .into_iter()
+            .flat_map(|headers| headers.get_all(h))
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
             .collect(),
-        CaptureSource::Cookie(name) => jar
-            .get_request_values(&parsed.resp.url)
+        CaptureSource::Cookie(name) => parsed
+            .resp
+            .url
+            .into_iter()
+            .flat_map(|url| jar.get_request_values(url))
             .filter(|(n, _)| n == name)
             .map(|(_, v)| v.to_string())
             .collect(),
@@ -176,7 +196,7 @@ fn stream_attributes(captures: &[Capture], body: &[u8]) -> Vec<Option<Vec<String
 /// counts as failed) but the others still run, so one miss does not hide the rest.
 pub fn apply(
     captures: &[Capture],
-    resp: &Response,
+    resp: &Payload<'_>,
     jar: &CookieStore,
     vars: &mut Variables,
     rng: &mut SmallRng,
@@ -188,7 +208,7 @@ pub fn apply(
         html: None,
     };
     let mut first_miss: Option<String> = None;
-    let mut streamed = stream_attributes(captures, &resp.body);
+    let mut streamed = stream_attributes(captures, resp.body);
     for (c, streamed) in captures.iter().zip(streamed.iter_mut()) {
         match matches(c, &mut parsed, jar, streamed) {
             Ok(mut found) => {

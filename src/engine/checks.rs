@@ -55,44 +55,8 @@ pub fn failure(
         None if (400..600).contains(&code) => return Some(http_error(status, name)),
         None => {}
     }
-    if checks.read_body() {
-        let text = String::from_utf8_lossy(body);
-        for needle in &checks.body_contains {
-            if !text.contains(needle.as_str()) {
-                return Some(catch(&format!(
-                    "expected the body to contain {}",
-                    pyfmt::str_repr(needle)
-                )));
-            }
-        }
-        for re in &checks.body_matches {
-            if !re.is_match(&text) {
-                return Some(catch(&format!(
-                    "expected the body to match {}",
-                    pyfmt::str_repr(re.as_str())
-                )));
-            }
-        }
-        if !checks.json_equals.is_empty() || !checks.json_exists.is_empty() {
-            let Ok(doc) = serde_json::from_slice::<serde_json::Value>(body) else {
-                return Some(catch("expected a JSON body"));
-            };
-            for (path, source, expected) in &checks.json_equals {
-                let found = path.query(&doc).first().cloned();
-                if found.as_ref() != Some(expected) {
-                    let shown = found.as_ref().map_or("nothing".to_string(), json_shown);
-                    return Some(catch(&format!(
-                        "expected {source} to be {}, found {shown}",
-                        json_shown(expected)
-                    )));
-                }
-            }
-            for (path, source) in &checks.json_exists {
-                if path.query(&doc).is_empty() {
-                    return Some(catch(&format!("expected {source} to find something")));
-                }
-            }
-        }
+    if let Some(failed) = content_failure(checks, body) {
+        return Some(failed);
     }
     if let Some(limit) = checks.max_time
         && elapsed > limit
@@ -102,6 +66,52 @@ pub fn failure(
             limit.as_millis(),
             elapsed.as_millis()
         )));
+    }
+    None
+}
+
+/// The first check on the content (text, regexes, JSONPath values) that `body` fails, as the
+/// failure text: for a response's body, a WebSocket message or an SSE event's data alike.
+pub fn content_failure(checks: &Checks, body: &[u8]) -> Option<String> {
+    if !checks.read_body() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(body);
+    for needle in &checks.body_contains {
+        if !text.contains(needle.as_str()) {
+            return Some(catch(&format!(
+                "expected the body to contain {}",
+                pyfmt::str_repr(needle)
+            )));
+        }
+    }
+    for re in &checks.body_matches {
+        if !re.is_match(&text) {
+            return Some(catch(&format!(
+                "expected the body to match {}",
+                pyfmt::str_repr(re.as_str())
+            )));
+        }
+    }
+    if !checks.json_equals.is_empty() || !checks.json_exists.is_empty() {
+        let Ok(doc) = serde_json::from_slice::<serde_json::Value>(body) else {
+            return Some(catch("expected a JSON body"));
+        };
+        for (path, source, expected) in &checks.json_equals {
+            let found = path.query(&doc).first().cloned();
+            if found.as_ref() != Some(expected) {
+                let shown = found.as_ref().map_or("nothing".to_string(), json_shown);
+                return Some(catch(&format!(
+                    "expected {source} to be {}, found {shown}",
+                    json_shown(expected)
+                )));
+            }
+        }
+        for (path, source) in &checks.json_exists {
+            if path.query(&doc).is_empty() {
+                return Some(catch(&format!("expected {source} to find something")));
+            }
+        }
     }
     None
 }

@@ -85,6 +85,18 @@ fn os_error_repr(errno: i32) -> String {
     )
 }
 
+/// An I/O error as Python shows the `OSError` it would be: `ConnectionRefusedError(111,
+/// 'Connection refused')`, `gaierror(-2, 'Name or service not known')`.
+pub fn io_error_repr(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(errno) => os_error_repr(errno),
+        None if e.to_string().contains("lookup") || e.to_string().contains("resolve") => {
+            gai_error_repr(&e.to_string())
+        }
+        None => pyfmt::exception("OSError", &e.to_string()),
+    }
+}
+
 fn gai_error_repr(message: &str) -> String {
     // getaddrinfo's messages and codes on Linux (glibc), as Python's socket.gaierror shows them.
     let code = match message {

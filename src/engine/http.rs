@@ -387,6 +387,45 @@ impl HttpClient {
     }
 }
 
+/// A response whose body is read as it comes (an event stream), and how long its headers took.
+pub struct Streaming {
+    pub response: reqwest::Response,
+    pub elapsed: Duration,
+}
+
+impl HttpClient {
+    /// Sends a request whose answer is a stream, through reqwest (every scheme, the run's TLS
+    /// settings), and returns once the headers are in, within `timeout`: the body has no
+    /// deadline, its reader sets its own. Cookies go out from `jar` and come back into it;
+    /// redirects are not followed (an event stream does not redirect).
+    pub async fn open_stream(
+        &self,
+        method: Method,
+        url: Url,
+        mut headers: HeaderMap,
+        body: Option<Bytes>,
+        jar: &mut CookieStore,
+        timeout: Duration,
+    ) -> Result<Streaming, TransportError> {
+        let start = Instant::now();
+        add_cookies(&mut headers, jar, &url);
+        let mut builder = self.client.request(method, url.clone()).headers(headers);
+        if let Some(b) = body {
+            builder = builder.body(b);
+        }
+        let response = match tokio::time::timeout(timeout, builder.send()).await {
+            Err(_) => return Err(errors::timeout_error(&url, timeout)),
+            Ok(Err(e)) => return Err(errors::describe(Failure::of_reqwest(&e), &url, timeout)),
+            Ok(Ok(r)) => r,
+        };
+        store_cookies(jar, response.headers(), &url);
+        Ok(Streaming {
+            response,
+            elapsed: start.elapsed(),
+        })
+    }
+}
+
 /// How far an exchange got, kept whether it ends well or not.
 #[derive(Default)]
 struct Progress {
@@ -523,7 +562,7 @@ impl Answer<'_> {
     }
 }
 
-fn add_cookies(headers: &mut HeaderMap, jar: &CookieStore, url: &Url) {
+pub(crate) fn add_cookies(headers: &mut HeaderMap, jar: &CookieStore, url: &Url) {
     let mut pairs = String::new();
     for (name, value) in jar.get_request_values(url) {
         if !pairs.is_empty() {

@@ -15,9 +15,12 @@ mod loopback;
 mod reuse;
 mod runner;
 pub mod shape;
+mod sse;
+mod stream;
 mod timer;
 mod user;
 pub mod wait;
+mod ws;
 
 pub use h1::DEFAULT_IDLE_TIMEOUT;
 /// A runner over a small scenario whose users mostly wait, for other modules' tests.

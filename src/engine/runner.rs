@@ -86,6 +86,8 @@ impl Runner {
             ),
             None => None,
         };
+        let options = ClientOptions::default();
+        let ws = super::ws::WsClient::new(&options.user_agent, config.insecure, ca_pem.as_deref())?;
         let client = HttpClient::new(&ClientOptions {
             http2_prior_knowledge: scenario.http2,
             insecure: config.insecure,
@@ -141,6 +143,7 @@ impl Runner {
             hosts,
             static_urls,
             client,
+            ws,
             stats,
             iterations: config.iterations.map(IterationLimit::new),
             timer: Timer::default(),

@@ -82,7 +82,9 @@ impl Target {
         if s.eq_ignore_ascii_case("all") || s == "Aggregated" {
             return Target::All;
         }
-        const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+        const METHODS: [&str; 11] = [
+            "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "WS", "WSR", "SSE", "SSER",
+        ];
         match s.split_once(' ') {
             Some((m, rest)) if METHODS.contains(&m) && !rest.trim().is_empty() => {
                 Target::Endpoints {

@@ -9,6 +9,7 @@ pub mod model;
 pub mod plan;
 pub mod positions;
 pub mod select;
+pub mod stream;
 pub mod template;
 pub mod validate;
 
@@ -73,6 +74,8 @@ pub struct Scenario {
     /// Speak HTTP/2 without negotiating it.
     pub http2: bool,
     pub feeders: Vec<Feeder>,
+    /// The `id`s of named WebSocket connections (a user keeps one of each open at most).
+    pub stream_ids: Vec<String>,
     /// In file order (`--list` prints them so).
     pub user_types: Vec<UserType>,
     /// The load shape; empty for a plain `-u`/`-r`/`-t` run.
@@ -166,6 +169,10 @@ pub enum Step {
     },
     /// One of that user type's tasks, picked by weight.
     Use(usize),
+    /// A WebSocket and the steps on it.
+    Ws(Arc<stream::WsSpec>),
+    /// A Server-Sent Events stream and the steps on it.
+    Sse(Arc<stream::SseSpec>),
 }
 
 #[derive(Debug)]

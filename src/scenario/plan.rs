@@ -16,6 +16,8 @@ use super::{Choice, RequestSpec, Scenario, Step, TagFilter, WaitTime};
 #[derive(Debug)]
 pub enum Node {
     Request(Arc<RequestSpec>),
+    Ws(Arc<crate::scenario::stream::WsSpec>),
+    Sse(Arc<crate::scenario::stream::SseSpec>),
     Wait(WaitTime),
     Flow(Vec<Node>),
     Choice(Choices),
@@ -63,11 +65,12 @@ pub struct UserPlan {
 }
 
 impl UserPlan {
-    /// Every request reachable from this plan (one used in several places, each time).
-    pub fn requests(&self) -> Vec<&Arc<RequestSpec>> {
-        fn visit<'a>(node: &'a Node, out: &mut Vec<&'a Arc<RequestSpec>>) {
+    /// Every request, WebSocket and SSE step reachable from this plan (one used in several
+    /// places, each time).
+    pub fn leaves(&self) -> Vec<&Node> {
+        fn visit<'a>(node: &'a Node, out: &mut Vec<&'a Node>) {
             match node {
-                Node::Request(r) => out.push(r),
+                Node::Request(_) | Node::Ws(_) | Node::Sse(_) => out.push(node),
                 Node::Wait(_) => {}
                 Node::Flow(nodes) => nodes.iter().for_each(|n| visit(n, out)),
                 Node::Choice(c) => c.entries.iter().for_each(|e| visit(&e.node, out)),
@@ -84,9 +87,25 @@ impl UserPlan {
         out
     }
 
-    /// Whether any request reachable from this plan is a relative path (and so needs a host).
+    /// Every request reachable from this plan (one used in several places, each time).
+    pub fn requests(&self) -> Vec<&Arc<RequestSpec>> {
+        self.leaves()
+            .into_iter()
+            .filter_map(|n| match n {
+                Node::Request(r) => Some(r),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether any step reachable from this plan has a relative path (and so needs a host).
     pub fn needs_host(&self) -> bool {
-        self.requests().iter().any(|r| !r.absolute)
+        self.leaves().iter().any(|n| match n {
+            Node::Request(r) => !r.absolute,
+            Node::Ws(w) => !w.target.absolute,
+            Node::Sse(e) => !e.target.absolute,
+            _ => false,
+        })
     }
 }
 
@@ -99,6 +118,8 @@ impl Builder<'_> {
     fn step(&self, step: &Step, tags: &[String]) -> Option<Node> {
         match step {
             Step::Request(r) => self.filter.keeps(tags).then(|| Node::Request(r.clone())),
+            Step::Ws(w) => self.filter.keeps(tags).then(|| Node::Ws(w.clone())),
+            Step::Sse(e) => self.filter.keeps(tags).then(|| Node::Sse(e.clone())),
             Step::Wait(w) => Some(Node::Wait(*w)),
             Step::Flow(steps) => {
                 let nodes: Vec<Node> = steps.iter().filter_map(|s| self.step(s, tags)).collect();
@@ -212,6 +233,8 @@ fn estimated_counts(scenario: &Scenario, types: &[usize], users: Option<u64>) ->
 fn node_label(node: &Node) -> String {
     match node {
         Node::Request(r) => format!("{} {}", r.method, r.name),
+        Node::Ws(w) => format!("WS {}", w.rows.name),
+        Node::Sse(e) => format!("SSE {}", e.rows.name),
         Node::Wait(_) => "wait".to_string(),
         Node::Flow(_) => "flow".to_string(),
         Node::Choice(_) => "one_of".to_string(),
@@ -240,7 +263,7 @@ fn children(node: &Node, ratio: f64) -> Vec<Ratio> {
                 .collect()
         }
         Node::Repeat { node, .. } => children(node, ratio),
-        Node::Request(_) | Node::Wait(_) => Vec::new(),
+        Node::Request(_) | Node::Ws(_) | Node::Sse(_) | Node::Wait(_) => Vec::new(),
     }
 }
 
@@ -329,6 +352,8 @@ mod tests {
     fn reachable(node: &Node, out: &mut Vec<String>) {
         match node {
             Node::Request(r) => out.push(r.name.clone()),
+            Node::Ws(w) => out.push(w.rows.name.clone()),
+            Node::Sse(e) => out.push(e.rows.name.clone()),
             Node::Wait(_) => {}
             Node::Flow(nodes) => nodes.iter().for_each(|n| reachable(n, out)),
             Node::Choice(c) => c.entries().iter().for_each(|e| reachable(&e.node, out)),

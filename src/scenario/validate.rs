@@ -217,6 +217,23 @@ fn allowed_values(s: &'static Value) -> Option<Vec<String>> {
         .collect()
 }
 
+/// The variants of an enum schemars writes as single-key maps (`{"send": ...}`): each
+/// alternative an object requiring exactly one key.
+fn single_key_variants(s: &'static Value) -> Option<Vec<String>> {
+    let s = resolve(s);
+    let options = s.get("oneOf").or_else(|| s.get("anyOf"))?.as_array()?;
+    options
+        .iter()
+        .map(|o| {
+            let o = resolve(o);
+            match o.get("required")?.as_array()?.as_slice() {
+                [Value::String(k)] if o.get("type")? == "object" => Some(k.clone()),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
 fn not_one_of(found: &Value, names: &[String]) -> String {
     let found = found
         .as_str()
@@ -297,6 +314,44 @@ fn explain(doc: &Value, error: &jsonschema::ValidationError<'_>, out: &mut Vec<L
                     message: not_one_of(error.instance(), &names),
                     path,
                 });
+                return;
+            }
+            // An enum written as a single-key map (`- send: ...`): the key says which one.
+            if let Some(variants) = holder.and_then(single_key_variants)
+                && let Some(map) = error.instance().as_object()
+            {
+                let keys: Vec<&String> = map.keys().collect();
+                match keys.as_slice() {
+                    [key] => match variants.iter().position(|v| v == *key) {
+                        Some(i) => {
+                            for e in context.get(i).into_iter().flatten() {
+                                explain(doc, e, out);
+                            }
+                        }
+                        None => out.push(Located {
+                            message: not_one_of(&Value::String((*key).clone()), &variants),
+                            path: path.key(key),
+                        }),
+                    },
+                    _ => {
+                        let list: Vec<String> = variants.iter().map(|v| format!("`{v}`")).collect();
+                        out.push(Located {
+                            message: format!(
+                                "give one key, one of {}; found {}",
+                                list.join(", "),
+                                if keys.is_empty() {
+                                    "none".to_string()
+                                } else {
+                                    keys.iter()
+                                        .map(|k| format!("`{k}`"))
+                                        .collect::<Vec<_>>()
+                                        .join(" and ")
+                                }
+                            ),
+                            path,
+                        });
+                    }
+                }
                 return;
             }
             // The alternative the writer meant is one whose type the value has: its errors say

@@ -4,6 +4,7 @@
 
 mod request;
 mod run;
+mod stream;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -13,7 +14,9 @@ use std::time::Duration;
 use http::HeaderName;
 use regex::Regex;
 
-use super::model::{FeederMode, FeederScope, ScenarioFile, StepDef, UserDef, WaitDef, WaitTimeDef};
+use super::model::{
+    FeederMode, FeederScope, ScenarioFile, StepDef, StepKind, UserDef, WaitDef, WaitTimeDef,
+};
 use super::positions::{Node, YamlPath};
 use super::template::{BUILTIN_VARIABLES, Part, Template};
 use super::{Auth, Choice, Diagnostic, Feeder, Scenario, ScenarioError, Step, UserType, WaitTime};
@@ -78,6 +81,8 @@ pub(crate) struct Compiler<'a> {
     errors: Vec<Diagnostic>,
     user_names: Vec<String>,
     feeders: Vec<Feeder>,
+    /// The `id`s of named WebSocket connections, in the order first seen.
+    stream_ids: Vec<String>,
     env: &'a dyn Fn(&str) -> Option<String>,
 }
 
@@ -252,45 +257,37 @@ impl Compiler<'_> {
                 }
             }
         }
-        let methods = request::methods(def);
-        if methods.len() > 1 {
-            let keys: Vec<String> = methods.iter().map(|(k, _)| format!("`{k}`")).collect();
-            self.error(
-                path,
-                format!(
-                    "{} given: a step makes one request; make a flow of them",
-                    keys.join(" and ")
-                ),
-            );
-            return None;
-        }
-        let kinds: Vec<&str> = [
-            ("a request", !methods.is_empty()),
-            ("`flow`", def.flow.is_some()),
-            ("`one_of`", def.one_of.is_some()),
-            ("`wait`", def.wait.is_some()),
-            ("`use`", def.use_tasks_of.is_some()),
-        ]
-        .iter()
-        .filter(|(_, set)| *set)
-        .map(|(k, _)| *k)
-        .collect();
-        if kinds.len() > 1 {
-            self.error(
-                path,
-                format!("a step is one thing; this one is {}", kinds.join(" and ")),
-            );
-            return None;
-        }
-        let step = if let Some((method, url)) = methods.first() {
-            Step::Request(std::sync::Arc::new(
-                self.request(path, def, method, url, inherited),
-            ))
-        } else {
-            if request::misplaced_request_keys(self, path, def) {
+        let step = match &def.kind {
+            StepKind::Unreadable(problems) => {
+                for (key, message) in problems {
+                    let at = key.as_ref().map_or_else(|| path.clone(), |k| path.key(k));
+                    self.error(&at, message.clone());
+                }
                 return None;
             }
-            if let Some(flow) = &def.flow {
+            StepKind::Request(r) => {
+                let methods = r.methods();
+                let [(method, url)] = methods.as_slice() else {
+                    let keys: Vec<String> = methods.iter().map(|(k, _)| format!("`{k}`")).collect();
+                    self.error(
+                        path,
+                        format!(
+                            "{} given: a step makes one request; make a flow of them",
+                            keys.join(" and ")
+                        ),
+                    );
+                    return None;
+                };
+                Step::Request(std::sync::Arc::new(self.request(
+                    path,
+                    def.name.as_ref(),
+                    r,
+                    method,
+                    url,
+                    inherited,
+                )))
+            }
+            StepKind::Flow(flow) => {
                 if flow.is_empty() {
                     self.error(&path.key("flow"), "a flow needs at least one step");
                 }
@@ -302,7 +299,8 @@ impl Compiler<'_> {
                     })
                     .collect();
                 Step::Flow(steps)
-            } else if let Some(alternatives) = &def.one_of {
+            }
+            StepKind::OneOf(alternatives) => {
                 if alternatives.is_empty() {
                     self.error(
                         &path.key("one_of"),
@@ -310,29 +308,36 @@ impl Compiler<'_> {
                     );
                 }
                 Step::OneOf(self.choices(&path.key("one_of"), alternatives, inherited))
-            } else if let Some(wait) = def.wait {
-                match wait {
-                    WaitDef::Fixed(s) => Step::Wait(WaitTime::Constant(s.0)),
-                    WaitDef::Between(a, b) => Step::Wait(self.between(&path.key("wait"), a.0, b.0)),
-                }
-            } else if let Some(target) = &def.use_tasks_of {
-                match self.user_names.iter().position(|n| n == target) {
-                    Some(i) => Step::Use(i),
-                    None => {
-                        let hint = did_you_mean(target, self.user_names.iter().map(String::as_str))
-                            .map(|s| format!(", did you mean `{s}`?"))
-                            .unwrap_or_default();
-                        self.error(
-                            &path.key("use"),
-                            format!("no user type is named `{target}`{hint}"),
-                        );
-                        return None;
-                    }
-                }
-            } else {
-                self.error(path, "a step needs a request (get, post, put, patch, delete, head, options), a `flow`, `one_of`, `wait` or `use`");
-                return None;
             }
+            StepKind::Wait(wait) => match *wait {
+                WaitDef::Fixed(s) => Step::Wait(WaitTime::Constant(s.0)),
+                WaitDef::Between(a, b) => Step::Wait(self.between(&path.key("wait"), a.0, b.0)),
+            },
+            StepKind::Use(target) => match self.user_names.iter().position(|n| n == target) {
+                Some(i) => Step::Use(i),
+                None => {
+                    let hint = did_you_mean(target, self.user_names.iter().map(String::as_str))
+                        .map(|s| format!(", did you mean `{s}`?"))
+                        .unwrap_or_default();
+                    self.error(
+                        &path.key("use"),
+                        format!("no user type is named `{target}`{hint}"),
+                    );
+                    return None;
+                }
+            },
+            StepKind::Ws(ws) => Step::Ws(std::sync::Arc::new(self.ws(
+                path,
+                def.name.as_ref(),
+                ws,
+                inherited,
+            )?)),
+            StepKind::Sse(sse) => Step::Sse(std::sync::Arc::new(self.sse(
+                path,
+                def.name.as_ref(),
+                sse,
+                inherited,
+            )?)),
         };
         match def.repeat {
             None => Some(step),
@@ -373,6 +378,8 @@ impl Compiler<'_> {
                 Step::Flow(_) => format!("flow at line {line}"),
                 Step::OneOf(_) => format!("one_of at line {line}"),
                 Step::Wait(_) => format!("wait at line {line}"),
+                Step::Ws(w) => format!("WS {}", w.rows.name),
+                Step::Sse(e) => format!("SSE {}", e.rows.name),
                 Step::Repeat { .. } => format!("repeat at line {line}"),
             });
             out.push(Choice {
@@ -499,7 +506,7 @@ fn reachable(types: &[UserType], start: usize) -> Vec<&Step> {
                         .for_each(|c| walk(types, &c.step, seen, out));
                 }
             }
-            Step::Request(_) | Step::Wait(_) => {}
+            Step::Request(_) | Step::Wait(_) | Step::Ws(_) | Step::Sse(_) => {}
         }
     }
     let mut seen = HashSet::from([start]);
@@ -523,7 +530,7 @@ fn use_cycle(types: &[UserType], start: usize) -> Option<Vec<usize>> {
             Step::Flow(steps) => steps.iter().for_each(|s| uses(s, out)),
             Step::OneOf(choices) => choices.iter().for_each(|c| uses(&c.step, out)),
             Step::Repeat { step, .. } => uses(step, out),
-            Step::Request(_) | Step::Wait(_) => {}
+            Step::Request(_) | Step::Wait(_) | Step::Ws(_) | Step::Sse(_) => {}
         }
     }
     fn search(
@@ -570,6 +577,7 @@ pub(crate) fn compile(
         errors: Vec::new(),
         user_names: model.users.keys().cloned().collect(),
         feeders: Vec::new(),
+        stream_ids: Vec::new(),
         env,
     };
     let root = YamlPath::default();
@@ -610,10 +618,7 @@ pub(crate) fn compile(
     let stages = run::stages(&mut c, &root.key("stages"), &model.stages);
     let mut request_names: Vec<(String, String)> = (0..user_types.len())
         .flat_map(|i| reachable(&user_types, i))
-        .filter_map(|s| match s {
-            Step::Request(r) => Some((r.method.to_string(), r.name.clone())),
-            _ => None,
-        })
+        .flat_map(row_names)
         .collect();
     request_names.sort();
     request_names.dedup();
@@ -631,6 +636,7 @@ pub(crate) fn compile(
         path: path.to_path_buf(),
         host: model.host,
         http2: model.defaults.http2.unwrap_or(false),
+        stream_ids: c.stream_ids,
         feeders: c.feeders,
         user_types,
         stages,
@@ -639,48 +645,111 @@ pub(crate) fn compile(
     })
 }
 
+/// The rows (Type, Name) a step writes, for thresholds to refer to.
+fn row_names(step: &Step) -> Vec<(String, String)> {
+    use crate::scenario::stream::{Rows, StreamStep};
+    let rows = |kind: &str, received: &str, rows: &Rows, steps: &[StreamStep], sse: bool| {
+        let mut out = vec![
+            (kind.to_string(), rows.name.clone()),
+            (kind.to_string(), rows.session.clone()),
+            (received.to_string(), rows.name.clone()),
+        ];
+        if sse {
+            out.push((kind.to_string(), rows.first_event.clone()));
+        }
+        for s in steps {
+            match s {
+                StreamStep::Expect(e) => out.push((kind.to_string(), e.row.clone())),
+                StreamStep::Ping { row, .. } => out.push((kind.to_string(), row.clone())),
+                StreamStep::Hold(h) => {
+                    if let Some(c) = &h.count {
+                        out.push((received.to_string(), c.row.clone()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    };
+    match step {
+        Step::Request(r) => vec![(r.method.to_string(), r.name.clone())],
+        Step::Ws(w) => rows("WS", "WSR", &w.rows, &w.steps, false),
+        Step::Sse(e) => rows("SSE", "SSER", &e.rows, &e.steps, true),
+        _ => Vec::new(),
+    }
+}
+
 /// Every `{{ variable }}` a user type can reach must be captured by a step that type can reach,
 /// or the request would fail on every run; better to say so before the test starts.
 fn check_variables(c: &mut Compiler<'_>, types: &[UserType]) {
     let mut reported = HashSet::new();
     for (i, user) in types.iter().enumerate() {
-        let steps = reachable(types, i);
-        let requests: Vec<&super::RequestSpec> = steps
+        let uses: Vec<Uses<'_>> = reachable(types, i).into_iter().filter_map(uses).collect();
+        let captured: HashSet<&str> = uses
             .iter()
-            .filter_map(|s| match s {
-                Step::Request(r) => Some(&**r),
-                _ => None,
-            })
+            .flat_map(|u| u.captures.iter().copied())
             .collect();
-        let captured: HashSet<&str> = requests
-            .iter()
-            .flat_map(|r| r.captures.iter().map(|c| c.variable.as_str()))
-            .collect();
-        for r in &requests {
-            for var in r.variables() {
+        for u in &uses {
+            for var in &u.reads {
                 if captured.contains(var)
-                    || !reported.insert((r.origin.path.clone(), var.to_string()))
+                    || !reported.insert((u.origin.path.clone(), var.to_string()))
                 {
                     continue;
                 }
                 let hint = did_you_mean(var, captured.iter().copied().chain(BUILTIN_VARIABLES))
                     .map(|s| format!(" (did you mean `{s}`?)"))
                     .unwrap_or_default();
-                let via = if r.origin.path.starts_with(&format!("users.{}.", user.name)) {
+                let via = if u.origin.path.starts_with(&format!("users.{}.", user.name)) {
                     String::new()
                 } else {
                     ", which runs this step through `use`".to_string()
                 };
                 c.errors.push(Diagnostic {
                     file: c.file.to_string(),
-                    pos: Some(r.origin.pos),
+                    pos: Some(u.origin.pos),
                     message: format!(
                         "{}: `{{{{ {var} }}}}` is never captured by user `{}`{via}{hint}",
-                        r.origin.path, user.name
+                        u.origin.path, user.name
                     ),
                 });
             }
         }
+    }
+}
+
+/// What one step's templates read and its captures set, and where it is written.
+struct Uses<'a> {
+    origin: &'a super::Origin,
+    reads: Vec<&'a str>,
+    captures: Vec<&'a str>,
+}
+
+fn uses(step: &Step) -> Option<Uses<'_>> {
+    use crate::scenario::stream::StreamSpec;
+    fn stream(s: &dyn StreamSpec) -> Uses<'_> {
+        Uses {
+            origin: &s.target().origin,
+            reads: s
+                .templates()
+                .into_iter()
+                .flat_map(Template::variables)
+                .collect(),
+            captures: s
+                .captures()
+                .into_iter()
+                .map(|c| c.variable.as_str())
+                .collect(),
+        }
+    }
+    match step {
+        Step::Request(r) => Some(Uses {
+            origin: &r.origin,
+            reads: r.variables(),
+            captures: r.captures.iter().map(|c| c.variable.as_str()).collect(),
+        }),
+        Step::Ws(w) => Some(stream(&**w)),
+        Step::Sse(e) => Some(stream(&**e)),
+        _ => None,
     }
 }
 

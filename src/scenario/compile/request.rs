@@ -8,7 +8,7 @@ use indexmap::IndexMap;
 
 use super::{Compiler, Inherited};
 use crate::scenario::model::{
-    AuthDef, CaptureDef, ExpectDef, PartDef, Pick, Scalar, Seconds, StepDef,
+    AuthDef, CaptureDef, ExpectDef, OneOrMany, PartDef, Pick, RequestDef, Scalar, Seconds,
 };
 use crate::scenario::positions::YamlPath;
 use crate::scenario::template::BUILTIN_VARIABLES;
@@ -17,52 +17,30 @@ use crate::scenario::{
     Origin, Part, RequestSpec,
 };
 
-const METHOD_KEYS: [&str; 7] = ["get", "post", "put", "patch", "delete", "head", "options"];
-
-/// The method keys a step sets, with their URLs.
-pub(super) fn methods(def: &StepDef) -> Vec<(&'static str, &String)> {
-    METHOD_KEYS
-        .iter()
-        .zip([
-            &def.get,
-            &def.post,
-            &def.put,
-            &def.patch,
-            &def.delete,
-            &def.head,
-            &def.options,
-        ])
-        .filter_map(|(k, v)| v.as_ref().map(|v| (*k, v)))
-        .collect()
-}
-
-/// Reports request keys on a step that makes no request; true if there were any.
-pub(super) fn misplaced_request_keys(c: &mut Compiler<'_>, path: &YamlPath, def: &StepDef) -> bool {
-    let keys = [
-        ("headers", !def.headers.is_empty()),
-        ("query", !def.query.is_empty()),
-        ("form", def.form.is_some()),
-        ("json", def.json.is_some()),
-        ("body", def.body.is_some()),
-        ("body_file", def.body_file.is_some()),
-        ("multipart", def.multipart.is_some()),
-        ("auth", def.auth.is_some()),
-        ("expect", def.expect.is_some()),
-        ("capture", !def.capture.is_empty()),
-        ("timeout", def.timeout.is_some()),
-        ("follow_redirects", def.follow_redirects.is_some()),
-    ];
-    let mut any = false;
-    for (key, set) in keys {
-        if set {
-            c.error(
-                &path.key(key),
-                format!("`{key}` belongs to a request, but this step has no get/post/..."),
-            );
-            any = true;
-        }
-    }
-    any
+/// The headers and credentials a step sends: its own, and those it inherits (marked so, as an
+/// inherited one waits for the values it reads).
+pub(super) fn own_and_inherited(
+    settings: Inherited,
+    own: &IndexMap<String, Scalar>,
+    auth_inherited: bool,
+) -> (Vec<Header>, Option<Credentials>) {
+    let headers = settings
+        .headers
+        .into_iter()
+        .map(|(name, value)| {
+            let inherited = !own.keys().any(|k| k.eq_ignore_ascii_case(name.as_str()));
+            Header {
+                name,
+                value,
+                inherited,
+            }
+        })
+        .collect();
+    let auth = settings.auth.map(|auth| Credentials {
+        auth,
+        inherited: auth_inherited,
+    });
+    (headers, auth)
 }
 
 pub(super) fn is_absolute(url: &str) -> bool {
@@ -163,7 +141,12 @@ impl Compiler<'_> {
         }
     }
 
-    fn capture(&mut self, path: &YamlPath, variable: &str, def: &CaptureDef) -> Option<Capture> {
+    pub(super) fn capture(
+        &mut self,
+        path: &YamlPath,
+        variable: &str,
+        def: &CaptureDef,
+    ) -> Option<Capture> {
         if !is_identifier(variable) {
             self.error(
                 path,
@@ -321,13 +304,33 @@ impl Compiler<'_> {
                 }
             }
         }
+        let content = self.content_checks(
+            path,
+            ["body_contains", "body_matches", "json", "json_exists"],
+            [&def.body_contains, &def.body_matches, &def.json_exists],
+            &def.json,
+        );
+        Checks {
+            status,
+            max_time: def.max_time.map(|s| s.0),
+            ..content
+        }
+    }
+
+    /// Checks on a body, a message or an event: text it contains, regexes it matches, JSONPath
+    /// values it holds. `keys` name them as the step writes them (for errors), `lists` are
+    /// (contains, matches, json_exists).
+    pub(super) fn content_checks(
+        &mut self,
+        path: &YamlPath,
+        keys: [&str; 4],
+        lists: [&Option<OneOrMany<String>>; 3],
+        json: &IndexMap<String, serde_yaml::Value>,
+    ) -> Checks {
+        let list =
+            |l: &Option<OneOrMany<String>>| l.clone().map(|v| v.into_vec()).unwrap_or_default();
         let mut body_matches = Vec::new();
-        for r in def
-            .body_matches
-            .clone()
-            .map(|v| v.into_vec())
-            .unwrap_or_default()
-        {
+        for r in list(lists[1]) {
             match regex::Regex::new(&r) {
                 Ok(re) => body_matches.push(re),
                 Err(e) => {
@@ -339,7 +342,7 @@ impl Compiler<'_> {
                         .trim()
                         .to_string();
                     self.error(
-                        &path.key("body_matches"),
+                        &path.key(keys[1]),
                         format!("invalid regular expression: {why}"),
                     );
                 }
@@ -358,37 +361,28 @@ impl Compiler<'_> {
             }
         };
         let mut json_equals = Vec::new();
-        for (source, expected) in &def.json {
-            if let Some(p) = json_path(self, "json", source) {
+        for (source, expected) in json {
+            if let Some(p) = json_path(self, keys[2], source) {
                 json_equals.push((p, source.clone(), super::super::validate::to_json(expected)));
             }
         }
         let mut json_exists = Vec::new();
-        for source in def
-            .json_exists
-            .clone()
-            .map(|v| v.into_vec())
-            .unwrap_or_default()
-        {
-            if let Some(p) = json_path(self, "json_exists", &source) {
+        for source in list(lists[2]) {
+            if let Some(p) = json_path(self, keys[3], &source) {
                 json_exists.push((p, source));
             }
         }
         Checks {
-            status,
-            body_contains: def
-                .body_contains
-                .clone()
-                .map(|v| v.into_vec())
-                .unwrap_or_default(),
+            status: None,
+            body_contains: list(lists[0]),
             body_matches,
             json_equals,
             json_exists,
-            max_time: def.max_time.map(|s| s.0),
+            max_time: None,
         }
     }
 
-    fn json(&mut self, path: &YamlPath, v: &serde_yaml::Value) -> JsonTemplate {
+    pub(super) fn json(&mut self, path: &YamlPath, v: &serde_yaml::Value) -> JsonTemplate {
         use serde_yaml::Value;
         match v {
             Value::Null => JsonTemplate::Null,
@@ -430,7 +424,7 @@ impl Compiler<'_> {
         }
     }
 
-    fn body(&mut self, path: &YamlPath, def: &StepDef) -> Body {
+    fn body(&mut self, path: &YamlPath, def: &RequestDef) -> Body {
         let given: Vec<&str> = [
             ("form", def.form.is_some()),
             ("json", def.json.is_some()),
@@ -499,7 +493,8 @@ impl Compiler<'_> {
     pub(super) fn request(
         &mut self,
         path: &YamlPath,
-        def: &StepDef,
+        name: Option<&String>,
+        def: &RequestDef,
         method_key: &str,
         url: &str,
         inherited: &Inherited,
@@ -535,34 +530,17 @@ impl Compiler<'_> {
             .filter_map(|(var, c)| self.capture(&path.key("capture").key(var), var, c))
             .collect();
         let keep_body = checks.read_body() || captures.iter().any(|c| c.source.reads_body());
+        let (headers, auth) = own_and_inherited(settings.clone(), &def.headers, def.auth.is_none());
         RequestSpec {
             method: Method::from_bytes(method_key.to_ascii_uppercase().as_bytes())
                 .expect("known method"),
             url: url_template,
             absolute: is_absolute(url),
-            name: def
-                .name
-                .clone()
+            name: name
+                .cloned()
                 .unwrap_or_else(|| default_name(url, &def.query)),
-            headers: settings
-                .headers
-                .into_iter()
-                .map(|(name, value)| {
-                    let inherited = !def
-                        .headers
-                        .keys()
-                        .any(|k| k.eq_ignore_ascii_case(name.as_str()));
-                    Header {
-                        name,
-                        value,
-                        inherited,
-                    }
-                })
-                .collect(),
-            auth: settings.auth.map(|auth| Credentials {
-                auth,
-                inherited: def.auth.is_none(),
-            }),
+            headers,
+            auth,
             query,
             body,
             checks,

@@ -25,7 +25,8 @@ use super::wait::{Pacer, next_wait};
 use super::{capture, checks};
 use crate::scenario::plan::{Node, UserPlan};
 use crate::scenario::{
-    Auth, Body, FeederScope, Part, RenderEnv, RenderError, RequestSpec, Scenario, Variables,
+    Auth, Body, Credentials, FeederScope, Header, Origin, Part, RenderEnv, RenderError,
+    RequestSpec, Scenario, Variables,
 };
 use crate::stats::{RequestSample, Stats, unix_now};
 
@@ -44,6 +45,8 @@ pub struct RunContext {
     /// request's address). Parsing took a tenth of the CPU of a no-wait run.
     pub static_urls: Vec<HashMap<usize, Url>>,
     pub client: HttpClient,
+    /// WebSockets, with the same TLS trust as `client`.
+    pub ws: super::ws::WsClient,
     pub stats: Arc<Stats>,
     /// `-i`: the task runs left to all users.
     pub iterations: Option<IterationLimit>,
@@ -62,7 +65,11 @@ pub struct VirtualUser {
     iteration: u64,
     /// The row this user holds of each data feeder.
     rows: Vec<Option<usize>>,
+    /// Its named WebSocket connections (`id:`), by the scenario's index of the name.
+    streams: Vec<Option<Box<super::stream::Open>>>,
 }
+
+mod streams;
 
 /// Why a step did not complete: the rest of the task (or flow) is skipped.
 struct StepAborted;
@@ -82,6 +89,47 @@ pub fn request_url(host: Option<&str>, absolute: bool, rendered: &str) -> Result
         Url::parse(&format!("{base}{rendered}"))
     }
     .map_err(|e| format!("`{rendered}` does not make a valid URL: {e}"))
+}
+
+/// A step's headers and credentials, rendered; an inherited one whose values are not captured
+/// yet is left out (the login that captures the token must still go).
+fn render_headers(
+    env: &mut RenderEnv<'_>,
+    own: &[Header],
+    auth: Option<&Credentials>,
+) -> Result<HeaderMap, String> {
+    let text = |e: RenderError| e.to_string();
+    let mut headers = HeaderMap::with_capacity(own.len() + 2);
+    for h in own {
+        let value = match h.value.render(env) {
+            Ok(v) => v,
+            // A user-wide header waits for the values it reads (a token from the login).
+            Err(RenderError::Unset(_)) if h.inherited => continue,
+            Err(e) => return Err(text(e)),
+        };
+        let value = HeaderValue::from_str(&value)
+            .map_err(|_| format!("header `{}`: `{value}` is not a valid header value", h.name))?;
+        headers.insert(h.name.clone(), value);
+    }
+    if let Some(credentials) = &auth {
+        let value = match &credentials.auth {
+            Auth::Basic(user, password) => user
+                .render(env)
+                .and_then(|u| Ok(format!("{u}:{}", password.render(env)?)))
+                .map(|pair| format!("Basic {}", BASE64.encode(pair))),
+            Auth::Bearer(token) => token.render(env).map(|t| format!("Bearer {t}")),
+        };
+        match value {
+            Ok(value) => {
+                let value = HeaderValue::from_str(&value)
+                    .map_err(|_| "auth: the credentials are not valid header text".to_string())?;
+                headers.insert(AUTHORIZATION, value);
+            }
+            Err(RenderError::Unset(_)) if credentials.inherited => {}
+            Err(e) => return Err(text(e)),
+        }
+    }
+    Ok(headers)
 }
 
 /// Waits `d`. A zero wait only yields to the other users: it does not need a timer.
@@ -104,6 +152,7 @@ impl VirtualUser {
             pacer: Pacer::new(Instant::now()),
             iteration: 0,
             rows: vec![None; feeders],
+            streams: Vec::new(),
         }
     }
 
@@ -129,6 +178,10 @@ impl VirtualUser {
             }
         }
         let _ = self.run_sequence(&ctx, &plan.on_stop).await;
+        if !self.streams.is_empty() {
+            // Boxed, as every stream's future is: a user without streams does not carry it.
+            Box::pin(self.close_streams()).await;
+        }
     }
 
     async fn task_loop(&mut self, ctx: &RunContext, stop: &CancellationToken) {
@@ -184,6 +237,9 @@ impl VirtualUser {
     async fn run_node(&mut self, ctx: &RunContext, node: &Node) -> Result<(), StepAborted> {
         match node {
             Node::Request(spec) => self.request(ctx, spec).await,
+            // Boxed: a stream's state is needed only while it runs (see `request`).
+            Node::Ws(spec) => Box::pin(self.ws(ctx, spec)).await,
+            Node::Sse(spec) => Box::pin(self.sse(ctx, spec)).await,
             Node::Wait(w) => {
                 let d = next_wait(w, &mut self.rng, &mut self.pacer, Instant::now());
                 pause(&ctx.timer, d).await;
@@ -208,7 +264,8 @@ impl VirtualUser {
         let prepared = match self.prepare(ctx, spec) {
             Ok(p) => p,
             Err(message) => {
-                self.user_error(ctx, spec, &message);
+                let label = format!("{} {}", spec.method, spec.name);
+                self.user_error(ctx, &spec.origin, &label, &message);
                 return Err(StepAborted);
             }
         };
@@ -228,7 +285,7 @@ impl VirtualUser {
                 );
                 let capture_miss = capture::apply(
                     &spec.captures,
-                    resp,
+                    &resp.into(),
                     &self.cookies,
                     &mut self.vars,
                     &mut self.rng,
@@ -277,38 +334,7 @@ impl VirtualUser {
                 pairs.append_pair(k, &t.render(&mut env).map_err(text)?);
             }
         }
-        let mut headers = HeaderMap::with_capacity(spec.headers.len() + 2);
-        for h in &spec.headers {
-            let value = match h.value.render(&mut env) {
-                Ok(v) => v,
-                // A user-wide header waits for the values it reads (a token from the login).
-                Err(RenderError::Unset(_)) if h.inherited => continue,
-                Err(e) => return Err(text(e)),
-            };
-            let value = HeaderValue::from_str(&value).map_err(|_| {
-                format!("header `{}`: `{value}` is not a valid header value", h.name)
-            })?;
-            headers.insert(h.name.clone(), value);
-        }
-        if let Some(credentials) = &spec.auth {
-            let value = match &credentials.auth {
-                Auth::Basic(user, password) => user
-                    .render(&mut env)
-                    .and_then(|u| Ok(format!("{u}:{}", password.render(&mut env)?)))
-                    .map(|pair| format!("Basic {}", BASE64.encode(pair))),
-                Auth::Bearer(token) => token.render(&mut env).map(|t| format!("Bearer {t}")),
-            };
-            match value {
-                Ok(value) => {
-                    let value = HeaderValue::from_str(&value).map_err(|_| {
-                        "auth: the credentials are not valid header text".to_string()
-                    })?;
-                    headers.insert(AUTHORIZATION, value);
-                }
-                Err(RenderError::Unset(_)) if credentials.inherited => {}
-                Err(e) => return Err(text(e)),
-            }
-        }
+        let mut headers = render_headers(&mut env, &spec.headers, spec.auth.as_ref())?;
         let (body, content_type) = match &spec.body {
             Body::None => (PreparedBody::None, None),
             Body::Form(fields) => {
@@ -370,11 +396,11 @@ impl VirtualUser {
     }
 
     /// Records an error of the scenario itself (Locust's "exceptions"), located in the file.
-    fn user_error(&self, ctx: &RunContext, spec: &RequestSpec, message: &str) {
+    fn user_error(&self, ctx: &RunContext, origin: &Origin, label: &str, message: &str) {
         let user = &ctx.scenario.user_types[self.user_type].name;
         let traceback = format!(
-            "  File \"{}\", line {}, in {}\n    {} {} (user {user})\n",
-            spec.origin.file, spec.origin.pos.line, spec.origin.path, spec.method, spec.name
+            "  File \"{}\", line {}, in {}\n    {label} (user {user})\n",
+            origin.file, origin.pos.line, origin.path
         );
         if ctx.stats.record_exception(message, &traceback) <= LOGGED_EXCEPTIONS {
             tracing::error!(target: "locusta.user.task", "{message}\n{traceback}");

@@ -12,6 +12,15 @@ use indexmap::IndexMap;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, de};
 
+mod step;
+mod stream;
+
+pub use step::{RequestDef, StepDef, StepKind};
+pub use stream::{
+    CloseDef, CountDef, HoldDef, MatchDef, PingDef, SendDef, SseDef, SseMethod, StreamExpectDef,
+    StreamStepDef, WsDef,
+};
+
 /// A locusta load-test scenario.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -177,77 +186,6 @@ pub struct WaitTimeDef {
     pub constant_pacing: Option<Seconds>,
     /// Task runs per second, per user.
     pub constant_throughput: Option<f64>,
-}
-
-/// One step: a request, `flow`, `one_of`, `wait` or `use`, possibly repeated.
-///
-/// A single type for every place a step can stand (tasks, flows, `one_of`, `on_start`,
-/// `on_stop`) keeps the vocabulary uniform; `compile` rejects the keys that make no sense in a
-/// given place (a `weight` inside a flow).
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StepDef {
-    /// GET this path (joined to the host) or absolute URL.
-    pub get: Option<String>,
-    /// POST to this path or URL.
-    pub post: Option<String>,
-    /// PUT to this path or URL.
-    pub put: Option<String>,
-    /// PATCH this path or URL.
-    pub patch: Option<String>,
-    /// DELETE this path or URL.
-    pub delete: Option<String>,
-    /// HEAD this path or URL.
-    pub head: Option<String>,
-    /// OPTIONS on this path or URL.
-    pub options: Option<String>,
-    /// For a request: its statistics row (Locust's `name=`). For other steps: their label in
-    /// `--show-task-ratio`.
-    pub name: Option<String>,
-    /// Headers of this request.
-    #[serde(default)]
-    pub headers: IndexMap<String, Scalar>,
-    /// Query parameters, appended to the URL.
-    #[serde(default)]
-    pub query: IndexMap<String, Scalar>,
-    /// A form body (application/x-www-form-urlencoded).
-    pub form: Option<IndexMap<String, Scalar>>,
-    /// A JSON body; strings in it are templates.
-    #[schemars(with = "Option<serde_json::Value>")]
-    pub json: Option<serde_yaml::Value>,
-    /// A raw body (a template).
-    pub body: Option<String>,
-    /// A raw body read from this file (relative to the scenario).
-    pub body_file: Option<String>,
-    /// A multipart/form-data body: text fields, and `{file: path}` parts for uploads.
-    pub multipart: Option<IndexMap<String, PartDef>>,
-    /// Authentication of this request.
-    pub auth: Option<AuthDef>,
-    /// Checks on the response; a failed check fails the request.
-    pub expect: Option<ExpectDef>,
-    /// Values taken from the response for later requests of the same user.
-    #[serde(default)]
-    pub capture: IndexMap<String, CaptureDef>,
-    /// Request timeout.
-    pub timeout: Option<Seconds>,
-    /// Follow redirects.
-    pub follow_redirects: Option<bool>,
-    /// Steps run in order, as one task (Locust's SequentialTaskSet).
-    pub flow: Option<Vec<StepDef>>,
-    /// Weighted alternatives: one is picked each time (a nested group of tasks).
-    pub one_of: Option<Vec<StepDef>>,
-    /// Think time inside a flow: a duration, or `{between: [min, max]}`.
-    pub wait: Option<WaitDef>,
-    /// Run this step several times: a count or `[min, max]` (random count).
-    pub repeat: Option<RepeatDef>,
-    /// Run one of that user type's tasks, picked by their weights.
-    #[serde(rename = "use")]
-    pub use_tasks_of: Option<String>,
-    /// Relative chance of this task or `one_of` alternative (default 1; 0: never).
-    pub weight: Option<u32>,
-    /// Tags for `-T/--tags` and `-E/--exclude-tags`.
-    #[serde(default)]
-    pub tags: Vec<String>,
 }
 
 /// `{basic: [user, password]}` or `{bearer: token}`; values are templates.
