@@ -387,6 +387,14 @@ impl HttpClient {
     }
 }
 
+impl HttpClient {
+    /// Requests in flight on locusta's own HTTP/1.1 path (0 when it is not used): what a
+    /// starting batch of users waits on to find connections to share.
+    pub fn requests_in_flight(&self) -> usize {
+        self.direct.as_ref().map_or(0, |pool| pool.in_flight())
+    }
+}
+
 /// A response whose body is read as it comes (an event stream), and how long its headers took.
 pub struct Streaming {
     pub response: reqwest::Response,

@@ -335,6 +335,11 @@ impl Http1Pool {
         });
     }
 
+    /// Requests in flight, over every origin.
+    pub fn in_flight(&self) -> usize {
+        self.origins.lock().values().map(|o| o.in_flight).sum()
+    }
+
     /// Idle connections and requests in flight, over every origin.
     #[cfg(test)]
     pub fn counts(&self) -> (usize, usize) {
