@@ -76,7 +76,31 @@ fn the_streaming_scenario_runs_against_the_demo_with_no_failures() {
     if let Some(t) = ticks {
         assert!(t[2].parse::<u64>().unwrap() <= count(&stats, "WSR", "/ws/stream"));
     }
+    // What the demo sent is what was received, but for what was on its way when a user
+    // closed (at 2 ticks a second, at most a couple a connection); every feed is closed.
+    let feed = demo_feed(addr);
+    let received = count(&stats, "WSR", "/ws/stream");
+    let sent = feed["messages_sent"].as_u64().unwrap();
+    assert!(
+        received <= sent && sent - received <= 2 * connects,
+        "received {received}, the demo sent {sent} on {connects} connections"
+    );
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+}
+
+/// The demo's `/ws/stats`, once every feed has closed (the server sees a close a moment
+/// after the client has sent it).
+fn demo_feed(addr: std::net::SocketAddr) -> serde_json::Value {
+    let url = format!("http://{addr}/ws/stats");
+    for _ in 0..100 {
+        let text = runtime().block_on(async { reqwest::get(&url).await?.text().await });
+        let feed: serde_json::Value = serde_json::from_str(&text.unwrap()).unwrap();
+        if feed["open"] == 0 {
+            return feed;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("the demo still has feeds open 5 s after the run");
 }
 
 #[test]

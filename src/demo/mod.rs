@@ -106,6 +106,8 @@ pub struct App {
     pub udf_descriptions: Mutex<HashMap<u32, String>>,
     /// The latest actions (logins, creations, edits), newest first.
     pub activity: Mutex<VecDeque<String>>,
+    /// What the WebSocket feed has sent, for `/ws/stats`.
+    pub feed: stream::FeedCounters,
 }
 
 pub fn random_token(len: usize) -> String {
@@ -156,6 +158,7 @@ impl App {
             created: Mutex::new(VecDeque::new()),
             udf_descriptions: Mutex::new(HashMap::new()),
             activity: Mutex::new(VecDeque::new()),
+            feed: stream::FeedCounters::default(),
         }
     }
 

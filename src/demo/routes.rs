@@ -41,6 +41,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/udf/{id}/", get(udf_detail))
         .route("/udf/{id}/edit/", get(udf_edit_form).post(udf_edit))
         .route("/ws/stream", get(super::stream::ws_stream))
+        .route("/ws/stats", get(super::stream::ws_stats))
         .route("/sse/stream", get(super::stream::sse_stream))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(

@@ -7,7 +7,8 @@
 //!   `{"type": "pong"}` (and WebSocket pings with pongs), `unsubscribe` stops the ticks,
 //!   `{"type": "drop"}` drops the connection without a close handshake, and
 //!   `{"type": "close", "code": N}` closes it with that code. `?token=invalid` is refused
-//!   with 401 at the handshake.
+//!   with 401 at the handshake. `GET /ws/stats` says how many feeds are open and how many
+//!   ticks and messages they have sent, so a load test can compare what it received.
 //! - `GET /sse/stream` sends `count` ticks (default 10, at most 100,000) as `event: tick` with
 //!   ids, at `rate` a second (default 10), then `event: done`, and ends; with `Last-Event-ID`
 //!   it goes on after that id, as a reconnecting client expects. `?drop_after=N` ends the
@@ -15,10 +16,13 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use axum::extract::Query;
+use axum::Json;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
@@ -50,7 +54,34 @@ fn price(symbol: &str, seq: u64) -> f64 {
     ((base + wave) * 100.0).round() / 100.0
 }
 
+/// What every WebSocket feed of one demo target has done.
+#[derive(Default)]
+pub struct FeedCounters {
+    open: AtomicU64,
+    ticks: AtomicU64,
+    messages: AtomicU64,
+}
+
+pub async fn ws_stats(State(app): State<Arc<super::App>>) -> Json<Value> {
+    let c = &app.feed;
+    Json(json!({
+        "open": c.open.load(Relaxed),
+        "ticks_sent": c.ticks.load(Relaxed),
+        "messages_sent": c.messages.load(Relaxed),
+    }))
+}
+
+/// Counts a feed as open for as long as it lives.
+struct OpenFeed(Arc<super::App>);
+
+impl Drop for OpenFeed {
+    fn drop(&mut self) {
+        self.0.feed.open.fetch_sub(1, Relaxed);
+    }
+}
+
 pub async fn ws_stream(
+    State(app): State<Arc<super::App>>,
     upgrade: WebSocketUpgrade,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
@@ -66,7 +97,10 @@ pub async fn ws_stream(
     upgrade
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| feed(socket, rate))
+        .on_upgrade(move |socket| {
+            app.feed.open.fetch_add(1, Relaxed);
+            feed(socket, rate, OpenFeed(app))
+        })
 }
 
 struct Subscription {
@@ -111,42 +145,66 @@ async fn next_tick(sub: &mut Option<Subscription>) -> Option<&mut Subscription> 
     }
 }
 
-async fn feed(mut socket: WebSocket, default_rate: f64) {
+/// What the feed does with a text message from the client.
+enum Answer {
+    Reply(Value),
+    Drop,
+    Close(u16),
+}
+
+fn answer(
+    text: &str,
+    sub: &mut Option<Subscription>,
+    subscriptions: &mut u64,
+    rate: f64,
+) -> Answer {
+    let msg: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    Answer::Reply(match msg.get("type").and_then(Value::as_str) {
+        Some("subscribe") => {
+            *subscriptions += 1;
+            match subscription(&msg, rate, *subscriptions) {
+                Ok(s) => {
+                    let r = json!({"type": "subscribed", "id": s.id, "symbols": s.symbols});
+                    *sub = Some(s);
+                    r
+                }
+                Err(e) => json!({"type": "error", "message": e}),
+            }
+        }
+        Some("unsubscribe") => {
+            *sub = None;
+            json!({"type": "unsubscribed"})
+        }
+        Some("ping") => json!({"type": "pong"}),
+        Some("drop") => return Answer::Drop,
+        Some("close") => {
+            let code = msg.get("code").and_then(Value::as_u64).unwrap_or(1000);
+            return Answer::Close(u16::try_from(code).unwrap_or(1011));
+        }
+        _ => {
+            json!({"type": "error", "message": "unknown message type; send subscribe, unsubscribe, ping, drop or close"})
+        }
+    })
+}
+
+async fn feed(mut socket: WebSocket, default_rate: f64, open: OpenFeed) {
+    let counters = &open.0.feed;
     let mut sub: Option<Subscription> = None;
     let mut subscriptions = 0u64;
     loop {
-        let reply = tokio::select! {
+        let (reply, tick) = tokio::select! {
             incoming = socket.recv() => match incoming {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
                 Some(Ok(Message::Text(text))) => {
-                    let msg: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
-                    match msg.get("type").and_then(Value::as_str) {
-                        Some("subscribe") => {
-                            subscriptions += 1;
-                            match subscription(&msg, default_rate, subscriptions) {
-                                Ok(s) => {
-                                    let r = json!({"type": "subscribed", "id": s.id, "symbols": s.symbols});
-                                    sub = Some(s);
-                                    r
-                                }
-                                Err(e) => json!({"type": "error", "message": e}),
-                            }
-                        }
-                        Some("unsubscribe") => {
-                            sub = None;
-                            json!({"type": "unsubscribed"})
-                        }
-                        Some("ping") => json!({"type": "pong"}),
+                    match answer(text.as_str(), &mut sub, &mut subscriptions, default_rate) {
+                        Answer::Reply(r) => (r, false),
                         // Gone without a close frame: what a crashed server looks like.
-                        Some("drop") => return,
-                        Some("close") => {
-                            let code = msg.get("code").and_then(Value::as_u64).unwrap_or(1000);
-                            let code = u16::try_from(code).unwrap_or(1011);
+                        Answer::Drop => return,
+                        Answer::Close(code) => {
                             let frame = CloseFrame { code, reason: "closed on request".into() };
                             let _ = socket.send(Message::Close(Some(frame))).await;
                             return;
                         }
-                        _ => json!({"type": "error", "message": "unknown message type; send subscribe, unsubscribe, ping, drop or close"}),
                     }
                 }
                 Some(Ok(_)) => continue,
@@ -154,7 +212,7 @@ async fn feed(mut socket: WebSocket, default_rate: f64) {
             Some(s) = next_tick(&mut sub) => {
                 s.seq += 1;
                 let symbol = &s.symbols[(s.seq as usize - 1) % s.symbols.len()];
-                json!({"type": "tick", "id": s.id, "symbol": symbol, "price": price(symbol, s.seq), "seq": s.seq})
+                (json!({"type": "tick", "id": s.id, "symbol": symbol, "price": price(symbol, s.seq), "seq": s.seq}), true)
             }
         };
         if socket
@@ -163,6 +221,10 @@ async fn feed(mut socket: WebSocket, default_rate: f64) {
             .is_err()
         {
             return;
+        }
+        counters.messages.fetch_add(1, Relaxed);
+        if tick {
+            counters.ticks.fetch_add(1, Relaxed);
         }
     }
 }

@@ -336,3 +336,86 @@ async fn reconnect(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Checks;
+
+    fn matcher(event: Option<&str>, contains: &str) -> Matcher {
+        Matcher {
+            event: event.map(String::from),
+            checks: Checks {
+                body_contains: vec![contains.to_string()],
+                ..Checks::default()
+            },
+            shown: contains.to_string(),
+        }
+    }
+
+    fn message(text: &str, event: Option<&str>) -> Message {
+        Message {
+            data: text.as_bytes().to_vec(),
+            event: event.map(String::from),
+            at: Instant::now(),
+        }
+    }
+
+    fn closed() -> Open {
+        Open::new(Source::Closed, WS, Instant::now())
+    }
+
+    #[test]
+    fn an_expect_takes_the_first_kept_message_it_matches_and_leaves_the_rest_in_order() {
+        let mut open = closed();
+        for text in ["tick 1", "ack A", "tick 2", "ack B"] {
+            open.keep(message(text, None));
+        }
+        let ack = matcher(None, "ack");
+        assert_eq!(open.take_unmatched(&ack).unwrap().data, b"ack A");
+        assert_eq!(open.take_unmatched(&ack).unwrap().data, b"ack B");
+        assert!(open.take_unmatched(&ack).is_none());
+        let tick = matcher(None, "tick");
+        assert_eq!(open.take_unmatched(&tick).unwrap().data, b"tick 1");
+        assert_eq!(open.take_unmatched(&tick).unwrap().data, b"tick 2");
+        assert_eq!(
+            open.unmatched_bytes, 0,
+            "the byte count follows what is taken"
+        );
+    }
+
+    #[test]
+    fn an_event_type_must_match_as_well_as_the_data() {
+        let mut open = closed();
+        open.keep(message("{\"done\": true}", Some("tick")));
+        open.keep(message("{\"done\": true}", Some("done")));
+        let done = matcher(Some("done"), "done");
+        assert_eq!(
+            open.take_unmatched(&done).unwrap().event.as_deref(),
+            Some("done")
+        );
+        assert!(open.take_unmatched(&done).is_none());
+    }
+
+    #[test]
+    fn kept_messages_are_bounded_in_number_and_in_bytes_the_oldest_going_first() {
+        let mut open = closed();
+        for i in 0..(MAX_UNMATCHED + 5) {
+            open.keep(message(&format!("m{i}"), None));
+        }
+        assert_eq!(open.unmatched.len(), MAX_UNMATCHED);
+        assert_eq!(open.unmatched.front().unwrap().data, b"m5");
+
+        let mut open = closed();
+        let big = "x".repeat(300 * 1024);
+        for _ in 0..4 {
+            open.keep(message(&big, None));
+        }
+        // Four of 300 KiB pass 1 MiB: the first goes.
+        assert_eq!(open.unmatched.len(), 3);
+        assert!(open.unmatched_bytes <= MAX_UNMATCHED_BYTES);
+        // A single message above the cap is not kept at all.
+        open.keep(message(&"y".repeat(MAX_UNMATCHED_BYTES + 1), None));
+        assert!(open.unmatched.is_empty() && open.unmatched_bytes == 0);
+    }
+}
