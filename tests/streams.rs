@@ -317,3 +317,81 @@ fn every_websocket_fault_is_a_failure_in_websocket_clients_words() {
         "WebSocketTimeoutException('no message with $.type = \"never\" within 0.3 s')"
     );
 }
+
+/// `wss://` goes through the run's TLS trust, as HTTPS does: a self-signed certificate fails
+/// the connect in websocket-client's words, and `--insecure` or `--ca-file` accept it.
+#[test]
+fn wss_trusts_what_https_trusts() {
+    use axum::extract::ws::{Message, WebSocketUpgrade};
+
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert_pem, key_pem) = (cert.cert.pem(), cert.signing_key.serialize_pem());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let echo = axum::Router::new().route(
+        "/echo",
+        axum::routing::get(|upgrade: WebSocketUpgrade| async move {
+            upgrade.on_upgrade(|mut socket| async move {
+                while let Some(Ok(Message::Text(t))) = socket.recv().await {
+                    if socket.send(Message::Text(t)).await.is_err() {
+                        return;
+                    }
+                }
+            })
+        }),
+    );
+    runtime().block_on(async {
+        let config = axum_server::tls_rustls::RustlsConfig::from_pem(
+            cert_pem.clone().into_bytes(),
+            key_pem.into_bytes(),
+        )
+        .await
+        .unwrap();
+        let server = axum_server::from_tcp_rustls(listener, config).unwrap();
+        tokio::spawn(server.serve(echo.into_make_service()));
+    });
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "s.yaml",
+        &format!(
+            "users:\n  U:\n    tasks:\n      - ws: wss://localhost:{port}/echo\n        name: echo\n        steps:\n          - send: hello\n          - expect: {{name: back, match: {{contains: hello}}, within: 5s}}\n"
+        ),
+    );
+    write(dir.path(), "ca.pem", &cert_pem);
+    let run_with = |extra: &[&str], csv: &str| {
+        let mut args = vec![
+            "-f",
+            "s.yaml",
+            "-u",
+            "1",
+            "-i",
+            "1",
+            "--headless",
+            "--only-summary",
+            "--csv",
+            csv,
+        ];
+        args.extend_from_slice(extra);
+        locusta(dir.path(), &args)
+    };
+    let run = run_with(&[], "untrusted");
+    assert_eq!(run.code, 1, "{}", run.output());
+    let errors = csv_rows(&dir.path().join("untrusted_failures.csv"));
+    assert!(
+        errors
+            .iter()
+            .any(|r| r[0] == "WS" && r[1] == "echo" && r[2].starts_with("SSLError(")),
+        "{errors:?}"
+    );
+    for (extra, csv) in [
+        (&["--insecure"][..], "insecure"),
+        (&["--ca-file", "ca.pem"], "ca"),
+    ] {
+        let run = run_with(extra, csv);
+        assert_eq!(run.code, 0, "{extra:?}: {}", run.output());
+        let stats = csv_rows(&dir.path().join(format!("{csv}_stats.csv")));
+        assert_eq!(count(&stats, "WS", "echo back"), 1, "{extra:?}: {stats:?}");
+    }
+}

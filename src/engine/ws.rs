@@ -389,6 +389,15 @@ fn closed(frame: Option<CloseFrame>) -> Result<(), String> {
 fn describe(e: &WsError, timeout: Duration) -> String {
     match e {
         WsError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => timeout_error(timeout),
+        // A handshake the certificate check refused comes back from tokio-rustls as an I/O
+        // error around rustls's: worded as the run's HTTPS requests word it.
+        WsError::Io(io)
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()) =>
+        {
+            pyfmt::exception("SSLError", &io.to_string())
+        }
         WsError::Io(io) => crate::engine::errors::io_error_repr(io),
         WsError::Http(response) => {
             let status = response.status();
