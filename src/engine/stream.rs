@@ -262,8 +262,10 @@ impl Open {
                     self.end(stats, rows, error.as_deref());
                     if error.is_none()
                         && let Source::Sse(sse) = source
-                        && let Some(again) =
-                            reconnect(*sse, self.kinds, client, jar, stats, rows, deadline).await
+                        && let Some(again) = Box::pin(reconnect(
+                            *sse, self.kinds, client, jar, stats, rows, deadline,
+                        ))
+                        .await
                     {
                         // An expect's time goes on from the first request, across reconnects.
                         let anchor = self.anchor;
