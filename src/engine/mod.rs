@@ -4,6 +4,7 @@
 //! The engine records measurements into [`crate::stats`] and logs what Locust's runner logs;
 //! it never formats reports.
 
+pub mod arrivals;
 mod capture;
 mod checks;
 pub mod dispatch;
