@@ -22,6 +22,7 @@ medians over --rounds and are printed as a Markdown table.
 """
 
 import argparse
+import csv
 import json
 import os
 import platform
@@ -75,8 +76,6 @@ def wait_closed(port, limit=30):
 
 
 def row(csv_path, method, name):
-    import csv
-
     with open(csv_path) as f:
         for r in csv.reader(f):
             if r[0] == method and r[1] == name:

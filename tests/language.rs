@@ -471,29 +471,7 @@ fn http2_by_prior_knowledge() {
 
 #[test]
 fn tls_needs_a_trusted_certificate_or_insecure() {
-    let cert =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-            .unwrap();
-    let (cert_pem, key_pem) = (cert.cert.pem(), cert.signing_key.serialize_pem());
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    runtime().block_on(async {
-        let config = axum_server::tls_rustls::RustlsConfig::from_pem(
-            cert_pem.clone().into_bytes(),
-            key_pem.into_bytes(),
-        )
-        .await
-        .unwrap();
-        let server = axum_server::from_tcp_rustls(listener, config).unwrap();
-        tokio::spawn(
-            server.serve(
-                Router::new()
-                    .fallback(|| async { "secure" })
-                    .into_make_service(),
-            ),
-        );
-    });
+    let (port, cert_pem) = serve_tls(Router::new().fallback(|| async { "secure" }));
     let dir = tempfile::tempdir().unwrap();
     write(
         dir.path(),

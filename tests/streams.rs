@@ -324,11 +324,6 @@ fn every_websocket_fault_is_a_failure_in_websocket_clients_words() {
 fn wss_trusts_what_https_trusts() {
     use axum::extract::ws::{Message, WebSocketUpgrade};
 
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let (cert_pem, key_pem) = (cert.cert.pem(), cert.signing_key.serialize_pem());
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let port = listener.local_addr().unwrap().port();
     let echo = axum::Router::new().route(
         "/echo",
         axum::routing::get(|upgrade: WebSocketUpgrade| async move {
@@ -341,16 +336,7 @@ fn wss_trusts_what_https_trusts() {
             })
         }),
     );
-    runtime().block_on(async {
-        let config = axum_server::tls_rustls::RustlsConfig::from_pem(
-            cert_pem.clone().into_bytes(),
-            key_pem.into_bytes(),
-        )
-        .await
-        .unwrap();
-        let server = axum_server::from_tcp_rustls(listener, config).unwrap();
-        tokio::spawn(server.serve(echo.into_make_service()));
-    });
+    let (port, cert_pem) = serve_tls(echo);
     let dir = tempfile::tempdir().unwrap();
     write(
         dir.path(),

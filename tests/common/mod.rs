@@ -32,6 +32,29 @@ pub fn serve(router: axum::Router) -> SocketAddr {
     })
 }
 
+/// Serves `router` over HTTPS on a free port of 127.0.0.1, with a new self-signed certificate
+/// for `localhost` and 127.0.0.1; returns the port and the certificate's PEM (to trust it).
+pub fn serve_tls(router: axum::Router) -> (u16, String) {
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .unwrap();
+    let (cert_pem, key_pem) = (cert.cert.pem(), cert.signing_key.serialize_pem());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    runtime().block_on(async {
+        let config = axum_server::tls_rustls::RustlsConfig::from_pem(
+            cert_pem.clone().into_bytes(),
+            key_pem.into_bytes(),
+        )
+        .await
+        .unwrap();
+        let server = axum_server::from_tcp_rustls(listener, config).unwrap();
+        tokio::spawn(server.serve(router.into_make_service()));
+    });
+    (port, cert_pem)
+}
+
 /// The built-in demo target on a free port; `latency_scale` 0 answers at once.
 pub fn demo(latency_scale: f64) -> SocketAddr {
     runtime().block_on(async {
